@@ -1,0 +1,152 @@
+"""The in-process trigger used when no broker is configured.
+
+Saves ask for a sync after their transaction commits; this module collects
+those requests and runs one sync in a daemon thread once the requests pause
+for a moment (or at most a second after the first), so a loop of a thousand
+saves becomes a handful of syncs. Failed syncs that are worth retrying are
+retried with backoff while the process lives; whatever is still pending when
+the process exits is attempted once more by an exit hook, so a change made
+in `manage.py shell` reaches Caddy before the shell is gone.
+"""
+
+import atexit
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+from site_management.caddy import retry
+from site_management.caddy.sync import LeaseBusy, sync_all
+
+log = logging.getLogger("site_management.caddy.background")
+MAX_DELAY_SECONDS = 1.0
+EXIT_FLUSH_SECONDS = 30.0
+
+
+class BackgroundSyncer:
+    def __init__(self, sync=sync_all):
+        self._sync = sync
+        self._cond = threading.Condition()
+        self._thread = None
+        self._first_request = None
+        self._last_request = None
+        self._retry_at = None
+        self._failures = 0
+        self._hosts = set()
+        self._reasons = set()
+        self._busy = False
+        self.syncs_run = 0
+
+    def request(self, reason, host=None):
+        with self._cond:
+            now = time.monotonic()
+            self._first_request = self._first_request or now
+            self._last_request = now
+            self._reasons.add(reason)
+            if host:
+                self._hosts.add(host)
+            self._start_thread()
+            self._cond.notify_all()
+
+    def flush(self, timeout=EXIT_FLUSH_SECONDS):
+        """Run whatever is waiting now and wait for it; True when idle after."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._retry_at is not None and self._first_request is None:
+                self._first_request = self._last_request = time.monotonic()
+            self._retry_at = None
+            if self._first_request is not None:
+                self._first_request = self._last_request = float("-inf")
+                self._start_thread()
+                self._cond.notify_all()
+            while self._busy or self._first_request is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    @property
+    def waiting(self):
+        """True while a request or a retry has not been served yet."""
+        with self._cond:
+            return self._busy or self._first_request is not None or bool(self._retry_at)
+
+    def _start_thread(self):
+        if self._thread and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(
+            target=self._loop, name="caddy-sync", daemon=True
+        )
+        self._thread.start()
+
+    def _due_at(self):
+        if self._first_request is not None:
+            debounce = settings.CADDY_SYNC_DEBOUNCE_MS / 1000
+            return min(
+                self._last_request + debounce, self._first_request + MAX_DELAY_SECONDS
+            )
+        return self._retry_at
+
+    def _take_batch(self):
+        """Wait until a sync is due, then claim what it should serve."""
+        with self._cond:
+            while True:
+                due = self._due_at()
+                if due is not None and due <= time.monotonic():
+                    break
+                self._cond.wait(None if due is None else due - time.monotonic())
+            hosts, reasons = sorted(self._hosts), sorted(self._reasons) or ["retry"]
+            self._hosts, self._reasons = set(), set()
+            self._first_request = self._last_request = self._retry_at = None
+            self._busy = True
+            return hosts, reasons
+
+    def _loop(self):
+        while True:
+            hosts, reasons = self._take_batch()
+            try:
+                ok, delay = self._run(hosts, reasons)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self.syncs_run += 1
+                    self._cond.notify_all()
+            self._schedule_retry(ok, delay)
+
+    def _run(self, hosts, reasons):
+        trigger = ", ".join(reasons)
+        try:
+            outcomes = self._sync(trigger=trigger, hosts=hosts)
+        except LeaseBusy as busy:
+            log.info("sync deferred: %s", busy)
+            return False, retry.BUSY_SECONDS
+        except Exception:
+            log.exception("sync crashed trigger=%s", trigger)
+            return False, None
+        if any(outcome.retryable for outcome in outcomes):
+            return False, None
+        return True, None
+
+    def _schedule_retry(self, ok, delay):
+        with self._cond:
+            if ok:
+                self._failures = 0
+                return
+            self._failures += 1
+            delay = delay or retry.backoff_seconds(self._failures)
+            self._retry_at = time.monotonic() + delay
+            log.info("sync will be retried in %.1fs", delay)
+            self._cond.notify_all()
+
+
+syncer = BackgroundSyncer()
+
+
+def _flush_at_exit():
+    if syncer.waiting and not syncer.flush():
+        log.warning("exiting with a sync still pending; the next sync will apply it")
+
+
+atexit.register(_flush_at_exit)

@@ -1,0 +1,26 @@
+"""Model fields that normalise what they store, so forms, the admin and
+full_clean() all save one canonical spelling."""
+
+from django.db import models
+
+from site_management.validators import normalize_host, normalize_upstream
+
+
+class HostField(models.CharField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 253)
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value if value in self.empty_values else normalize_host(value)
+
+
+class UpstreamField(models.CharField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 300)
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value if value in self.empty_values else normalize_upstream(value)

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from site_management.caddy.background import syncer
+from site_management.caddy.owned import OwnedCaddy
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole product in one process: Caddy, the admin on ADDRPORT, "
+        "and the sync (in-process, no broker)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+
+    def handle(self, *args, addrport, **options):
+        caddy = OwnedCaddy.start()
+        self.stdout.write(
+            f"caddy: admin {settings.CADDY_API_URL}, sites on http :{settings.CADDY_HTTP_PORT}"
+            f" and https :{settings.CADDY_HTTPS_PORT}; its log: {caddy.log_path}"
+        )
+        syncer.request("startup")
+        try:
+            call_command("runserver", addrport, use_reloader=False)
+        finally:
+            caddy.stop()

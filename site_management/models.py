@@ -1,0 +1,167 @@
+"""The sites an operator keeps, and where each Caddy node stands with them."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from site_management.fields import HostField, UpstreamField
+
+
+class SyncStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    LIVE = "live", "live"
+    FAILED = "failed", "failed"
+
+
+class Site(models.Model):
+    class Protocol(models.TextChoices):
+        HTTP = "http", "http"
+        HTTPS = "https", "https"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        INACTIVE = "inactive", "inactive"
+        MAINTENANCE = "maintenance", "maintenance"
+
+    host = HostField(
+        unique=True,
+        help_text="Lower-case host name; internationalised names are stored in "
+        "their ASCII form; one leading '*.' makes a wildcard.",
+    )
+    protocol = models.CharField(
+        max_length=5, choices=Protocol.choices, default=Protocol.HTTP
+    )
+    auto_ssl = models.BooleanField(
+        default=False, help_text="Let Caddy obtain and renew the certificate."
+    )
+    status = models.CharField(
+        max_length=11, choices=Status.choices, default=Status.ACTIVE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Written only by the sync engine, through queryset updates, never by
+    # save(): a stale instance saved later must not roll the outcome back.
+    revision = models.PositiveBigIntegerField(default=0, editable=False)
+    sync_status = models.CharField(
+        max_length=7,
+        choices=SyncStatus.choices,
+        default=SyncStatus.PENDING,
+        editable=False,
+    )
+    sync_error = models.TextField(blank=True, editable=False)
+    last_sync_attempt_at = models.DateTimeField(null=True, editable=False)
+    last_synced_at = models.DateTimeField(null=True, editable=False)
+    applied_hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    SYNC_FIELDS = (
+        "revision",
+        "sync_status",
+        "sync_error",
+        "last_sync_attempt_at",
+        "last_synced_at",
+        "applied_hash",
+    )
+
+    class Meta:
+        ordering = ["host"]
+
+    def __str__(self):
+        return self.host
+
+    def clean(self):
+        if self.protocol == self.Protocol.HTTPS and not self.auto_ssl:
+            raise ValidationError(
+                {
+                    "auto_ssl": "An https site needs automatic TLS (auto_ssl) or an "
+                    "uploaded certificate, and this site has neither."
+                }
+            )
+
+    def save(self, *args, **kwargs):
+        self.full_clean()
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.SYNC_FIELDS
+            ]
+        super().save(*args, **kwargs)
+
+
+class Addresses(models.Model):
+    """An upstream a site is proxied to (the name is the one users know)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="addresses")
+    ip_address = UpstreamField(
+        help_text="host:port of the upstream, e.g. 127.0.0.1:8080 or [::1]:8080"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "address"
+        verbose_name_plural = "addresses"
+        ordering = ["site_id", "ip_address"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "ip_address"],
+                name="unique_upstream_per_site",
+                violation_error_message="This site already has that upstream address.",
+            )
+        ]
+
+    def __str__(self):
+        return self.ip_address
+
+    def save(self, *args, **kwargs):
+        self.full_clean()
+        super().save(*args, **kwargs)
+
+
+class CaddyNode(models.Model):
+    """One Caddy server the control plane keeps in step with the database."""
+
+    name = models.CharField(max_length=100, unique=True)
+    admin_url = models.CharField(max_length=200)
+    applied_hash = models.CharField(max_length=64, blank=True)
+    applied_etag = models.CharField(max_length=200, blank=True)
+    last_attempt_at = models.DateTimeField(null=True)
+    last_success_at = models.DateTimeField(null=True)
+    last_result = models.CharField(max_length=20, blank=True)
+    last_error = models.TextField(blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SyncAttempt(models.Model):
+    """One attempt to bring a node in line with the database."""
+
+    class Result(models.TextChoices):
+        APPLIED = "applied", "applied"
+        UNCHANGED = "unchanged", "unchanged"
+        UNREACHABLE = "unreachable", "Caddy unreachable"
+        REJECTED = "rejected", "rejected by Caddy"
+
+    node = models.ForeignKey(
+        CaddyNode, on_delete=models.CASCADE, related_name="attempts"
+    )
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=200)
+    result = models.CharField(max_length=20, choices=Result.choices)
+    config_hash = models.CharField(max_length=64)
+    site_count = models.PositiveIntegerField()
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["node", "-started_at"])]
+
+    def __str__(self):
+        return f"{self.node} {self.started_at:%Y-%m-%d %H:%M:%S} {self.result}"

@@ -1,0 +1,71 @@
+"""Signals that turn a change in the database into a sync request.
+
+`caddy_sync_required` (with action `update`, `delete` or `update_ssl`) and
+`ssl_certificate_uploaded` are the signals code outside this app sends when
+it changed something Caddy serves; saves and deletes of sites and addresses
+are caught by Django's own signals.
+"""
+
+from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import Signal, receiver
+
+from site_management import oplog
+from site_management.caddy.trigger import request_sync
+from site_management.models import Addresses, Site, SyncStatus
+
+caddy_sync_required = Signal()  # sender, instance (a Site), action
+ssl_certificate_uploaded = Signal()  # sender, instance (a Site)
+
+SYNC_ACTIONS = ("update", "delete", "update_ssl")
+
+
+def mark_pending(site_pk):
+    """Flag the site as changed, inside the saving transaction: the revision
+    bump makes a sync that read the old row leave it pending."""
+    Site.objects.filter(pk=site_pk).update(
+        sync_status=SyncStatus.PENDING, revision=F("revision") + 1
+    )
+
+
+def _changed(site, action):
+    oplog.sync_required(site.host, action)
+    if action != "delete":
+        mark_pending(site.pk)
+    request_sync(f"{action} {site.host}", site.host)
+
+
+@receiver(post_save, sender=Site, dispatch_uid="site_saved")
+def site_saved(sender, instance, created, raw=False, **kwargs):
+    if raw:
+        return
+    if created:
+        oplog.site_created(instance.host)
+    _changed(instance, "update")
+
+
+@receiver(post_delete, sender=Site, dispatch_uid="site_deleted")
+def site_deleted(sender, instance, **kwargs):
+    _changed(instance, "delete")
+
+
+@receiver(post_save, sender=Addresses, dispatch_uid="address_saved")
+@receiver(post_delete, sender=Addresses, dispatch_uid="address_deleted")
+def address_changed(sender, instance, raw=False, **kwargs):
+    if raw:
+        return
+    site = Site.objects.filter(pk=instance.site_id).only("pk", "host").first()
+    if site is not None:
+        _changed(site, "update")
+
+
+@receiver(caddy_sync_required, dispatch_uid="caddy_sync_required")
+def sync_required(sender, instance, action="update", **kwargs):
+    if action not in SYNC_ACTIONS:
+        raise ValueError(f"action must be one of {SYNC_ACTIONS}, not {action!r}")
+    _changed(instance, action)
+
+
+@receiver(ssl_certificate_uploaded, dispatch_uid="ssl_certificate_uploaded")
+def certificate_uploaded(sender, instance, **kwargs):
+    _changed(instance, "update_ssl")

@@ -1,0 +1,151 @@
+"""Checks for the strings an operator types: site hosts and upstream addresses.
+
+Both end up inside Caddy's JSON config, where braces start placeholders and a
+stray slash or port changes what a matcher means, so anything outside plain
+host names and host:port pairs is refused with the reason.
+"""
+
+import ipaddress
+import re
+
+import idna
+from django.core.exceptions import ValidationError
+
+MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+FORBIDDEN = {
+    " ": "spaces",
+    "\t": "spaces",
+    "/": "slashes",
+    "\\": "backslashes",
+    ":": "a port (put ports on the upstream addresses)",
+    "{": "braces",
+    "}": "braces",
+    "@": "an @",
+    "?": "a question mark",
+    "#": "a #",
+}
+
+
+def _refuse(value, reason):
+    raise ValidationError(f"{value!r} is not a valid host: {reason}.", code="invalid")
+
+
+def _check_characters(value):
+    for character, name in FORBIDDEN.items():
+        if character in value:
+            _refuse(value, f"it contains {name}")
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        _refuse(value, "it contains control characters")
+
+
+def _to_ascii(value, name):
+    if name.isascii():
+        return name.lower()
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError as error:
+        _refuse(value, f"it is not a valid internationalised name ({error})")
+
+
+def _check_labels(value, ascii_name):
+    for label in ascii_name.split("."):
+        if not label:
+            _refuse(
+                value, "it has an empty label (two dots in a row, or a leading dot)"
+            )
+        if len(label) > MAX_LABEL_LENGTH:
+            _refuse(value, f"the label {label[:20]!r}... is longer than 63 characters")
+        if "*" in label:
+            _refuse(value, "a wildcard is only allowed as the whole first label, '*.'")
+        if not LABEL.match(label):
+            _refuse(value, f"the label {label!r} has characters other than a-z, 0-9, -")
+
+
+def normalize_host(value):
+    """Return the host in lower-case ASCII form, or raise ValidationError."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("A host is required.", code="required")
+
+    value = value.strip()
+    _check_characters(value)
+    name = value[:-1] if value.endswith(".") else value
+
+    wildcard = name.startswith("*.")
+    if wildcard:
+        name = name[2:]
+    ascii_name = _to_ascii(value, name)
+    _check_labels(value, ascii_name)
+
+    last_label = ascii_name.rsplit(".", 1)[-1]
+    if last_label.isdigit() and not (_is_ipv4(ascii_name) and not wildcard):
+        _refuse(value, "the last label is all digits, and it is not an IPv4 address")
+
+    host = f"*.{ascii_name}" if wildcard else ascii_name
+    if len(host) > MAX_HOST_LENGTH:
+        _refuse(value, f"it is {len(host)} characters long, the limit is 253")
+    return host
+
+
+def _refuse_address(value, reason):
+    raise ValidationError(
+        f"{value!r} is not a valid upstream address: {reason}.", code="invalid"
+    )
+
+
+def _split_address(value):
+    if value.startswith("["):
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            _refuse_address(value, "write IPv6 as [address]:port")
+        return host, rest[1:], True
+    host, colon, port = value.rpartition(":")
+    if not colon or not host:
+        _refuse_address(value, "it needs the form host:port, e.g. 127.0.0.1:8080")
+    if ":" in host:
+        _refuse_address(value, "put an IPv6 address in brackets, e.g. [::1]:8080")
+    return host, port, False
+
+
+def _check_port(value, port):
+    if not port.isdigit():
+        _refuse_address(value, f"the port {port!r} is not a number")
+    if not 1 <= int(port) <= 65535:
+        _refuse_address(value, f"the port {port} is outside 1-65535")
+    return int(port)
+
+
+def _is_ipv4(text):
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def normalize_upstream(value):
+    """Return an upstream as host:port ([v6]:port for IPv6), or raise."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("An upstream address is required.", code="required")
+
+    value = value.strip()
+    if "://" in value:
+        _refuse_address(value, "give host:port without a scheme")
+    host, port, bracketed = _split_address(value)
+    port = _check_port(value, port)
+
+    if bracketed:
+        try:
+            return f"[{ipaddress.IPv6Address(host).compressed}]:{port}"
+        except ValueError:
+            _refuse_address(value, f"{host!r} is not an IPv6 address")
+    if _is_ipv4(host):
+        return f"{ipaddress.IPv4Address(host)}:{port}"
+    try:
+        name = normalize_host(host)
+    except ValidationError as error:
+        _refuse_address(value, error.messages[0].rstrip("."))
+    if name.startswith("*."):
+        _refuse_address(value, "an upstream cannot be a wildcard")
+    return f"{name}:{port}"

@@ -1,0 +1,100 @@
+"""Strict readers for settings that come from the environment.
+
+Every reader raises ImproperlyConfigured naming the variable, so a typo in a
+deployment stops the start instead of running with a surprising default.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def _raw(name, default):
+    value = os.environ.get(name)
+    return default if value is None else value.strip()
+
+
+def text(name, default=""):
+    return _raw(name, default)
+
+
+def boolean(name, default=False):
+    value = _raw(name, None)
+    if value is None:
+        return default
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def integer(name, default, minimum=None, maximum=None):
+    value = _raw(name, None)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number") from None
+    if (minimum is not None and number < minimum) or (
+        maximum is not None and number > maximum
+    ):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is out of range ({minimum} to {maximum})"
+        )
+    return number
+
+
+def choice(name, default, choices):
+    value = _raw(name, default).lower()
+    if value not in choices:
+        allowed = ", ".join(sorted(choices))
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {allowed}")
+    return value
+
+
+def admin_url(name, default):
+    """The URL of a Caddy admin endpoint: http on a loopback host, with a port."""
+    value = _raw(name, default).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must look like http://127.0.0.1:2019"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not port or parts.path or parts.query:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be http://host:port with nothing after the port"
+        )
+    return value
+
+
+def path(name, default):
+    value = _raw(name, str(default))
+    if not value:
+        raise ImproperlyConfigured(f"{name} is set but empty")
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def secret_from_file(file):
+    """A secret kept in the state folder, made on first use, readable only by
+    the owner; so a fresh checkout runs without anyone inventing a key."""
+    file = Path(file)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return file.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(50))
+    return file.read_text().strip()

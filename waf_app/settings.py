@@ -1,0 +1,124 @@
+"""Settings for the control plane, read once from the environment."""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from waf_app import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(env.path("WAF_STATE_DIR", BASE_DIR / "state"))
+
+DEBUG = env.boolean("DEBUG", False)
+SECRET_KEY = env.text("SECRET_KEY") or env.secret_from_file(STATE_DIR / "secret_key")
+
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in env.text("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "site_management",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "waf_app.urls"
+WSGI_APPLICATION = "waf_app.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database():
+    url = env.text("DATABASE_URL", f"sqlite:///{STATE_DIR / 'db.sqlite3'}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL is not usable: {error}") from None
+    if config["ENGINE"].endswith("sqlite3"):
+        # The sync runs in a background thread beside the web or shell thread;
+        # WAL and a generous busy timeout let both use one SQLite file.
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        config["TEST"] = {"NAME": str(STATE_DIR / "test-db.sqlite3")}
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = STATE_DIR / "static"
+
+SESSION_COOKIE_SECURE = not DEBUG and env.boolean("SECURE_COOKIES", True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Caddy: where its admin API is, where the product keeps Caddy's files and
+# logs, and what the rendered config listens on.
+CADDY_API_URL = env.admin_url("CADDY_API_URL", "http://localhost:2019")
+CADDY_BASE_PATH = env.path("CADDY_BASE_PATH", STATE_DIR / "caddy")
+CADDY_LOG_DIR = env.path("CADDY_LOG_DIR", STATE_DIR / "logs")
+CADDY_HTTP_PORT = env.integer("CADDY_HTTP_PORT", 80, 1, 65535)
+CADDY_HTTPS_PORT = env.integer("CADDY_HTTPS_PORT", 443, 1, 65535)
+CADDY_BIND = env.text("CADDY_BIND", "")
+CADDY_TLS_ISSUER = env.choice("CADDY_TLS_ISSUER", "acme", {"acme", "internal"})
+CADDY_TIMEOUT_SECONDS = env.integer("CADDY_TIMEOUT_SECONDS", 10, 1, 600)
+CADDY_SYNC_DEBOUNCE_MS = env.integer("CADDY_SYNC_DEBOUNCE_MS", 200, 0, 10000)
+if CADDY_HTTP_PORT == CADDY_HTTPS_PORT:
+    raise ImproperlyConfigured("CADDY_HTTP_PORT and CADDY_HTTPS_PORT must differ")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "loggers": {
+        "site_management": {
+            "handlers": ["console"],
+            "level": env.choice(
+                "LOG_LEVEL", "info", {"debug", "info", "warning", "error"}
+            ).upper(),
+        },
+    },
+}
