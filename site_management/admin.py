@@ -44,7 +44,8 @@ class SiteAdmin(admin.ModelAdmin):
     def sync_badge(self, site):
         colour = BADGE_COLOURS.get(site.sync_status, "#555")
         return format_html(
-            '<span style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</span>',
+            '<span style="color:#fff;background:{};padding:1px 6px;'
+            'border-radius:8px">{}</span>',
             colour,
             site.sync_status,
         )

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         except CaddyError as error:
             raise CommandError(
                 f"cannot read Caddy's config at {node.admin_url}: {error}"
-            )
+            ) from None
 
         states = status.compare_sites(live, rendered, specs, render_with)
         self._print_node(node, live == rendered.config)

@@ -4,7 +4,10 @@ from site_management.caddy.sync import LeaseBusy, sync_all
 
 
 class Command(BaseCommand):
-    help = "Apply the database's sites to Caddy now; exit non-zero if Caddy did not take them."
+    help = (
+        "Apply the database's sites to Caddy now; exit non-zero if Caddy did not "
+        "take them."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(

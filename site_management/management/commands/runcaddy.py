@@ -15,8 +15,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         caddy = OwnedCaddy.start()
         self.stdout.write(
-            f"caddy running: admin {settings.CADDY_API_URL}, http :{settings.CADDY_HTTP_PORT}, "
-            f"https :{settings.CADDY_HTTPS_PORT}, log {caddy.log_path}"
+            f"caddy running: admin {settings.CADDY_API_URL}, "
+            f"http :{settings.CADDY_HTTP_PORT}, https :{settings.CADDY_HTTPS_PORT}, "
+            f"log {caddy.log_path}"
         )
         signal.signal(signal.SIGTERM, lambda *_: caddy.stop())
         try:

@@ -18,8 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, **options):
         caddy = OwnedCaddy.start()
         self.stdout.write(
-            f"caddy: admin {settings.CADDY_API_URL}, sites on http :{settings.CADDY_HTTP_PORT}"
-            f" and https :{settings.CADDY_HTTPS_PORT}; its log: {caddy.log_path}"
+            f"caddy: admin {settings.CADDY_API_URL}, "
+            f"sites on http :{settings.CADDY_HTTP_PORT} "
+            f"and https :{settings.CADDY_HTTPS_PORT}; its log: {caddy.log_path}"
         )
         syncer.request("startup")
         try:
