@@ -1,15 +1,33 @@
 """Model fields that normalise what they store, so forms, the admin and
 full_clean() all save one canonical spelling."""
 
+from django import forms
 from django.db import models
 
 from site_management.validators import normalize_host, normalize_upstream
+
+
+class HostFormField(forms.CharField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value if value in self.empty_values else normalize_host(value)
+
+
+class UpstreamFormField(forms.CharField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value if value in self.empty_values else normalize_upstream(value)
 
 
 class HostField(models.CharField):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_length", 253)
         super().__init__(*args, **kwargs)
+
+    def formfield(self, **kwargs):
+        # Normalising in the form too lets the length limit and the admin's
+        # duplicate checks see the stored spelling, not what was typed.
+        return super().formfield(**{"form_class": HostFormField, **kwargs})
 
     def to_python(self, value):
         value = super().to_python(value)
@@ -20,6 +38,9 @@ class UpstreamField(models.CharField):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_length", 300)
         super().__init__(*args, **kwargs)
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": UpstreamFormField, **kwargs})
 
     def to_python(self, value):
         value = super().to_python(value)

@@ -14,6 +14,9 @@ from django.core.exceptions import ValidationError
 MAX_HOST_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+# Interface names and numbers only: Caddy expands {placeholders} in a dial
+# address, and Python accepts any text after the % of an IPv6 scope.
+IPV6_ZONE = re.compile(r"^[A-Za-z0-9_.-]+$")
 FORBIDDEN = {
     " ": "spaces",
     "\t": "spaces",
@@ -41,10 +44,14 @@ def _check_characters(value):
 
 
 def _to_ascii(value, name):
-    if name.isascii():
-        return name.lower()
     try:
-        return idna.encode(name, uts46=True).decode("ascii")
+        if not name.isascii():
+            return idna.encode(name, uts46=True).decode("ascii")
+        # An ASCII 'xn--' label must decode, as a typed Unicode name must encode.
+        for label in name.lower().split("."):
+            if label.startswith("xn--"):
+                idna.decode(label)
+        return name.lower()
     except idna.IDNAError as error:
         _refuse(value, f"it is not a valid internationalised name ({error})")
 
@@ -59,6 +66,8 @@ def _check_labels(value, ascii_name):
             _refuse(value, f"the label {label[:20]!r}... is longer than 63 characters")
         if "*" in label:
             _refuse(value, "a wildcard is only allowed as the whole first label, '*.'")
+        if label.startswith("-") or label.endswith("-"):
+            _refuse(value, f"the label {label!r} starts or ends with a hyphen")
         if not LABEL.match(label):
             _refuse(value, f"the label {label!r} has characters other than a-z, 0-9, -")
 
@@ -69,6 +78,8 @@ def normalize_host(value):
         raise ValidationError("A host is required.", code="required")
 
     value = value.strip()
+    if "://" in value:
+        _refuse(value, "it has a scheme; give the bare host name, e.g. example.com")
     _check_characters(value)
     name = value[:-1] if value.endswith(".") else value
 
@@ -109,7 +120,8 @@ def _split_address(value):
 
 
 def _check_port(value, port):
-    if not port.isdigit():
+    # isdigit() alone lets through '¹' (int() fails) and other scripts' digits.
+    if not (port.isascii() and port.isdigit()):
         _refuse_address(value, f"the port {port!r} is not a number")
     if not 1 <= int(port) <= 65535:
         _refuse_address(value, f"the port {port} is outside 1-65535")
@@ -137,9 +149,12 @@ def normalize_upstream(value):
 
     if bracketed:
         try:
-            return f"[{ipaddress.IPv6Address(host).compressed}]:{port}"
+            address = ipaddress.IPv6Address(host)
         except ValueError:
             _refuse_address(value, f"{host!r} is not an IPv6 address")
+        if address.scope_id is not None and not IPV6_ZONE.match(address.scope_id):
+            _refuse_address(value, f"the zone {address.scope_id!r} is not a name")
+        return f"[{address.compressed}]:{port}"
     if _is_ipv4(host):
         return f"{ipaddress.IPv4Address(host)}:{port}"
     try:
