@@ -93,8 +93,10 @@ def main():
         tls_issuer="internal",
     )
     client = CaddyClient(caddy.api_url, 60)
-    print("| sites | render | POST /config/ (whole) | config bytes |"
-          " first host req | last host req |")
+    print(
+        "| sites | render | POST /config/ (whole) | config bytes |"
+        " first host req | last host req |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     try:
         for size in sizes:

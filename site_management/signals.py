@@ -6,6 +6,7 @@ it changed something Caddy serves; saves and deletes of sites and addresses
 are caught by Django's own signals.
 """
 
+from django.db import transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import Signal, receiver
@@ -28,8 +29,13 @@ def mark_pending(site_pk):
     )
 
 
+def _log_on_commit(write, *args):
+    # A rolled-back save must not leave "created" or "required" in the log.
+    transaction.on_commit(lambda: write(*args))
+
+
 def _changed(site, action):
-    oplog.sync_required(site.host, action)
+    _log_on_commit(oplog.sync_required, site.host, action)
     if action != "delete":
         mark_pending(site.pk)
     request_sync(f"{action} {site.host}", site.host)
@@ -40,7 +46,7 @@ def site_saved(sender, instance, created, raw=False, **kwargs):
     if raw:
         return
     if created:
-        oplog.site_created(instance.host)
+        _log_on_commit(oplog.site_created, instance.host)
     _changed(instance, "update")
 
 

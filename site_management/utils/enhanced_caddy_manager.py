@@ -59,7 +59,11 @@ class EnhancedCaddyManager:
         return self._write(config, self._update, "UPDATE SITE")
 
     def remove_site(self, host):
-        site = Site.objects.filter(host=host.strip().lower()).first()
+        try:
+            site = Site.objects.filter(host=normalize_host(host)).first()
+        except ValidationError as error:
+            message = f"host: {_messages(error)}"
+            return OperationResult(host, False, False, error=message)
         if site is None:
             return OperationResult(
                 host, False, False, error=f"no site with host {host!r}"

@@ -26,13 +26,16 @@ class Command(BaseCommand):
             ) from None
 
         states = status.compare_sites(live, rendered, specs, render_with)
-        self._print_node(node, live == rendered.config)
+        in_step = live == rendered.config
+        self._print_node(node, in_step)
         for spec in specs:
             self._print_site(spec, rows[spec.pk], states[spec.pk], rendered)
         for route_id in status.unknown_routes(live, specs):
             self.stdout.write(f"{route_id}: served by Caddy but not in the database")
 
-        if any(state != status.MATCHES for state in states.values()):
+        # Judge the whole config, not only the sites' routes: a route left
+        # for a site the database no longer has is a difference too.
+        if not in_step:
             raise CommandError("Caddy does not match the database; run caddy_sync")
 
     def _print_node(self, node, in_step):
