@@ -1,5 +1,6 @@
 """The sites an operator keeps, and where each Caddy node stands with them."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -69,11 +70,24 @@ class Site(models.Model):
         return self.host
 
     def clean(self):
-        if self.protocol == self.Protocol.HTTPS and not self.auto_ssl:
+        if self.protocol != self.Protocol.HTTPS:
+            return
+        if not self.auto_ssl:
             raise ValidationError(
                 {
                     "auto_ssl": "An https site needs automatic TLS (auto_ssl) or an "
                     "uploaded certificate, and this site has neither."
+                }
+            )
+        wildcard = (self.host or "").startswith("*.")
+        if wildcard and settings.CADDY_TLS_ISSUER == "acme":
+            # ACME hands out wildcard certificates only through the DNS
+            # challenge, which needs a DNS provider module Caddy lacks here.
+            raise ValidationError(
+                {
+                    "auto_ssl": "A wildcard host cannot get an automatic ACME "
+                    "certificate here (it needs the DNS challenge); upload a "
+                    "certificate or use CADDY_TLS_ISSUER=internal."
                 }
             )
 

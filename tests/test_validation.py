@@ -412,3 +412,24 @@ def test_https_with_auto_ssl_is_accepted(request_):
 
     site = form.save()
     assert (site.protocol, site.auto_ssl) == ("https", True)
+
+
+@pytest.mark.django_db
+def test_a_wildcard_https_site_with_acme_is_refused_on_auto_ssl(settings, kept):
+    settings.CADDY_TLS_ISSUER = "acme"
+    before = everything()
+
+    with pytest.raises(ValidationError) as refused:
+        Site.objects.create(host="*.wild.example", protocol="https", auto_ssl=True)
+
+    assert_refused(refused.value.message_dict, "auto_ssl", "DNS challenge")
+    assert everything() == before
+
+
+@pytest.mark.django_db
+def test_a_wildcard_https_site_with_the_internal_issuer_is_accepted(settings):
+    settings.CADDY_TLS_ISSUER = "internal"
+
+    site = Site.objects.create(host="*.wild.example", protocol="https", auto_ssl=True)
+
+    assert site.host == "*.wild.example"

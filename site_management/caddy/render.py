@@ -73,7 +73,7 @@ def _proxy(upstreams):
         return _static(502, NO_UPSTREAM_BODY)
     handler = {
         "handler": "reverse_proxy",
-        "upstreams": [{"dial": upstream} for upstream in upstreams],
+        "upstreams": [{"dial": upstream} for upstream in sorted(upstreams)],
         "transport": {"protocol": "http", "dial_timeout": "5s"},
     }
     if len(upstreams) > 1:
