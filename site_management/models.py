@@ -11,6 +11,7 @@ class SyncStatus(models.TextChoices):
     PENDING = "pending", "pending"
     LIVE = "live", "live"
     FAILED = "failed", "failed"
+    DRIFTED = "drifted", "drifted"
 
 
 class Site(models.Model):
@@ -53,6 +54,10 @@ class Site(models.Model):
     last_sync_attempt_at = models.DateTimeField(null=True, editable=False)
     last_synced_at = models.DateTimeField(null=True, editable=False)
     applied_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # The version Caddy last accepted, served while a newer one is refused.
+    applied_spec = models.JSONField(null=True, blank=True, editable=False)
+    # The version Caddy refused; not tried again until the site changes.
+    rejected_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     SYNC_FIELDS = (
         "revision",
@@ -61,6 +66,8 @@ class Site(models.Model):
         "last_sync_attempt_at",
         "last_synced_at",
         "applied_hash",
+        "applied_spec",
+        "rejected_hash",
     )
 
     class Meta:
@@ -143,6 +150,8 @@ class CaddyNode(models.Model):
     last_result = models.CharField(max_length=20, blank=True)
     last_error = models.TextField(blank=True)
     last_duration_ms = models.PositiveIntegerField(null=True)
+    last_drift_at = models.DateTimeField(null=True)
+    failing_since = models.DateTimeField(null=True)
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True)
 
@@ -159,6 +168,7 @@ class SyncAttempt(models.Model):
     class Result(models.TextChoices):
         APPLIED = "applied", "applied"
         UNCHANGED = "unchanged", "unchanged"
+        PARTIAL = "partial", "applied without refused sites"
         UNREACHABLE = "unreachable", "Caddy unreachable"
         REJECTED = "rejected", "rejected by Caddy"
 
@@ -169,6 +179,9 @@ class SyncAttempt(models.Model):
     duration_ms = models.PositiveIntegerField()
     trigger = models.CharField(max_length=200)
     result = models.CharField(max_length=20, choices=Result.choices)
+    drift = models.BooleanField(
+        default=False, help_text="Caddy ran a config this project had not applied."
+    )
     config_hash = models.CharField(max_length=64)
     site_count = models.PositiveIntegerField()
     error = models.TextField(blank=True)

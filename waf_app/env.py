@@ -98,3 +98,18 @@ def secret_from_file(file):
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_urlsafe(50))
     return file.read_text().strip()
+
+
+def web_url(name, default=""):
+    value = _raw(name, default)
+    if value and urlsplit(value).scheme not in ("http", "https"):
+        raise ImproperlyConfigured(f"{name}={value!r} must be an http(s) URL")
+    return value
+
+
+def email_list(name):
+    addresses = [part.strip() for part in _raw(name, "").split(",") if part.strip()]
+    for address in addresses:
+        if "@" not in address or " " in address:
+            raise ImproperlyConfigured(f"{name}: {address!r} is not an email address")
+    return addresses

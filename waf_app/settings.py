@@ -101,8 +101,30 @@ CADDY_BIND = env.text("CADDY_BIND", "")
 CADDY_TLS_ISSUER = env.choice("CADDY_TLS_ISSUER", "acme", {"acme", "internal"})
 CADDY_TIMEOUT_SECONDS = env.integer("CADDY_TIMEOUT_SECONDS", 10, 1, 600)
 CADDY_SYNC_DEBOUNCE_MS = env.integer("CADDY_SYNC_DEBOUNCE_MS", 200, 0, 10000)
+CADDY_RECONCILE_SECONDS = env.integer("CADDY_RECONCILE_SECONDS", 30, 1, 86400)
+CADDY_RETRY_MAX_SECONDS = env.integer("CADDY_RETRY_MAX_SECONDS", 60, 1, 3600)
+CADDY_HISTORY_DAYS = env.integer("CADDY_HISTORY_DAYS", 30, 1, 3650)
+CADDY_NOTIFY_EMAILS = env.email_list("CADDY_NOTIFY_EMAILS")
+CADDY_NOTIFY_WEBHOOK_URL = env.web_url("CADDY_NOTIFY_WEBHOOK_URL")
 if CADDY_HTTP_PORT == CADDY_HTTPS_PORT:
     raise ImproperlyConfigured("CADDY_HTTP_PORT and CADDY_HTTPS_PORT must differ")
+
+# Mail for failure notifications; Django's usual names.
+EMAIL_HOST = env.text("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, 1, 65535)
+EMAIL_HOST_USER = env.text("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env.text("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "caddy-control@localhost")
+
+# With a broker, Celery workers and beat run the sync; without one, the
+# process that saved runs it in a background thread.
+CELERY_BROKER_URL = env.text("CELERY_BROKER_URL")
+CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_QUEUE", "caddy-control")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 
 LOGGING = {
     "version": 1,

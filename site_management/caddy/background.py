@@ -7,6 +7,10 @@ saves becomes a handful of syncs. Failed syncs that are worth retrying are
 retried with backoff while the process lives; whatever is still pending when
 the process exits is attempted once more by an exit hook, so a change made
 in `manage.py shell` reaches Caddy before the shell is gone.
+
+Long-running processes (`serve`, `caddy_worker`) also reconcile: they sync
+every CADDY_RECONCILE_SECONDS even without a request, which puts back a
+Caddy that restarted empty or was edited by hand.
 """
 
 import atexit
@@ -17,7 +21,7 @@ import time
 from django.conf import settings
 
 from site_management.caddy import retry
-from site_management.caddy.sync import LeaseBusy, sync_all
+from site_management.caddy.sync import LeaseBusy, prune_history, sync_all
 
 log = logging.getLogger("site_management.caddy.background")
 MAX_DELAY_SECONDS = 1.0
@@ -32,6 +36,8 @@ class BackgroundSyncer:
         self._first_request = None
         self._last_request = None
         self._retry_at = None
+        self._reconcile_every = None
+        self._reconcile_at = None
         self._failures = 0
         self._hosts = set()
         self._reasons = set()
@@ -49,15 +55,23 @@ class BackgroundSyncer:
             self._start_thread()
             self._cond.notify_all()
 
+    def reconcile_every(self, seconds):
+        """Also sync every `seconds` while idle, starting now."""
+        with self._cond:
+            self._reconcile_every = seconds
+            self._reconcile_at = time.monotonic()
+            self._start_thread()
+            self._cond.notify_all()
+
     def flush(self, timeout=EXIT_FLUSH_SECONDS):
         """Run whatever is waiting now and wait for it; True when idle after."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            if self._retry_at is not None and self._first_request is None:
-                self._first_request = self._last_request = time.monotonic()
-            self._retry_at = None
-            if self._first_request is not None:
+            if self._retry_at is not None:
+                self._reasons.add("retry")
+            if self._reasons:
                 self._first_request = self._last_request = float("-inf")
+                self._retry_at = None
                 self._start_thread()
                 self._cond.notify_all()
             while self._busy or self._first_request is not None:
@@ -71,7 +85,7 @@ class BackgroundSyncer:
     def waiting(self):
         """True while a request or a retry has not been served yet."""
         with self._cond:
-            return self._busy or self._first_request is not None or bool(self._retry_at)
+            return self._busy or bool(self._reasons) or self._retry_at is not None
 
     def _start_thread(self):
         if self._thread and self._thread.is_alive():
@@ -87,7 +101,8 @@ class BackgroundSyncer:
             return min(
                 self._last_request + debounce, self._first_request + MAX_DELAY_SECONDS
             )
-        return self._retry_at
+        times = [at for at in (self._retry_at, self._reconcile_at) if at is not None]
+        return min(times, default=None)
 
     def _take_batch(self):
         """Wait until a sync is due, then claim what it should serve."""
@@ -97,48 +112,51 @@ class BackgroundSyncer:
                 if due is not None and due <= time.monotonic():
                     break
                 self._cond.wait(None if due is None else due - time.monotonic())
-            hosts, reasons = sorted(self._hosts), sorted(self._reasons) or ["retry"]
+            reconcile = self._reconcile_at is not None
+            reconcile = reconcile and self._reconcile_at <= time.monotonic()
+            reasons = sorted(self._reasons) or ["reconcile" if reconcile else "retry"]
+            hosts = sorted(self._hosts)
             self._hosts, self._reasons = set(), set()
             self._first_request = self._last_request = self._retry_at = None
+            if self._reconcile_every:
+                self._reconcile_at = time.monotonic() + self._reconcile_every
             self._busy = True
-            return hosts, reasons
+            return hosts, reasons, reconcile
 
     def _loop(self):
         while True:
-            hosts, reasons = self._take_batch()
-            try:
-                ok, delay = self._run(hosts, reasons)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self.syncs_run += 1
-                    self._cond.notify_all()
-            self._schedule_retry(ok, delay)
+            hosts, reasons, reconcile = self._take_batch()
+            ok, delay = self._run(hosts, reasons, reconcile)
+            with self._cond:
+                self._busy = False
+                self.syncs_run += 1
+                self._schedule_retry(ok, delay)
+                self._cond.notify_all()
 
-    def _run(self, hosts, reasons):
+    def _run(self, hosts, reasons, reconcile):
         trigger = ", ".join(reasons)
         try:
             outcomes = self._sync(trigger=trigger, hosts=hosts)
+            if reconcile:
+                prune_history()
         except LeaseBusy as busy:
             log.info("sync deferred: %s", busy)
             return False, retry.BUSY_SECONDS
         except Exception:
+            # A database outage or a bug: keep the thread alive and retry,
+            # the change is still pending in the database.
             log.exception("sync crashed trigger=%s", trigger)
             return False, None
-        if any(outcome.retryable for outcome in outcomes):
-            return False, None
-        return True, None
+        return not any(outcome.retryable for outcome in outcomes), None
 
     def _schedule_retry(self, ok, delay):
-        with self._cond:
-            if ok:
-                self._failures = 0
-                return
-            self._failures += 1
-            delay = delay or retry.backoff_seconds(self._failures)
-            self._retry_at = time.monotonic() + delay
-            log.info("sync will be retried in %.1fs", delay)
-            self._cond.notify_all()
+        if ok:
+            self._failures = 0
+            return
+        self._failures += 1
+        delay = delay or retry.backoff_seconds(self._failures)
+        self._retry_at = time.monotonic() + delay
+        log.info("sync will be retried in %.1fs", delay)
 
 
 syncer = BackgroundSyncer()

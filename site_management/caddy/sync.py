@@ -1,9 +1,9 @@
 """Bring each Caddy node in line with the database.
 
-One sync renders every site, compares the result with what the node runs,
-and replaces the node's whole config in one request when they differ. The
-outcome goes onto rows: the node, a SyncAttempt, and each site whose state
-changed. Errors never propagate to whoever saved a site.
+A sync renders every site, compares the result with what the node runs, and
+replaces the node's whole config in one request when they differ (apply.py).
+The outcome goes onto rows: the node, a SyncAttempt, and each site whose
+state changed. Errors never propagate to whoever saved a site.
 """
 
 import logging
@@ -17,23 +17,20 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
-from site_management import oplog
-from site_management.caddy.client import (
-    CaddyClient,
-    CaddyError,
-    CaddyRejected,
-    ConfigChanged,
-)
+from site_management.caddy import notify, outcome_log
+from site_management.caddy.apply import NodeApplier, Plan
+from site_management.caddy.client import CaddyClient, CaddyError
+from site_management.caddy.isolate import spec_from_json
 from site_management.caddy.render import render
+from site_management.caddy.site_state import record_sites
 from site_management.caddy.specs import load_site_specs, render_options
-from site_management.models import CaddyNode, Site, SyncAttempt, SyncStatus
+from site_management.models import CaddyNode, SyncAttempt
 
 log = logging.getLogger("site_management.caddy.sync")
 
 # Longer than the slowest sync can take (a few admin calls, each with a
 # timeout), so a live holder never loses its lease to another process.
-LEASE_SECONDS = 120
-CONFLICT_ATTEMPTS = 3
+LEASE_SECONDS = 300
 Result = SyncAttempt.Result
 
 
@@ -47,6 +44,8 @@ class SyncOutcome:
     result: str
     config_hash: str
     error: str = ""
+    drift: bool = False
+    refused: dict = field(default_factory=dict)
     changed_hosts: list = field(default_factory=list)
 
     @property
@@ -56,6 +55,17 @@ class SyncOutcome:
     @property
     def retryable(self):
         return self.result == Result.UNREACHABLE
+
+    @property
+    def problem(self):
+        """A one-line summary of what is wrong after this sync, or ""."""
+        if self.error:
+            return self.error
+        if self.refused:
+            return f"{len(self.refused)} site(s) not applied: " + "; ".join(
+                f"{host}: {reason}" for host, reason in sorted(self.refused.items())
+            )
+        return ""
 
 
 def default_node():
@@ -92,6 +102,8 @@ def sync_node(node, trigger, hosts=(), wait_seconds=0.0):
 
 
 def _acquire_lease(node, wait_seconds):
+    """Claim the node with one conditional UPDATE; works the same on SQLite
+    and PostgreSQL, and an expired lease of a crashed process is taken over."""
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -111,145 +123,93 @@ def _sync_locked(node, trigger, hosts):
     started_at, clock = timezone.now(), time.monotonic()
     node.refresh_from_db()
     specs, sites = load_site_specs()
-    rendered = render(specs, render_options())
-    client = CaddyClient(node.admin_url, settings.CADDY_TIMEOUT_SECONDS)
+    options = render_options()
+    desired = render(specs, options)
+    plan = make_plan(specs, sites, desired, options)
 
+    applier = NodeApplier(
+        CaddyClient(node.admin_url, settings.CADDY_TIMEOUT_SECONDS), node.applied_etag
+    )
     try:
-        result, etag = _apply(client, rendered)
-        error = ""
-    except CaddyError as caught:
-        result, etag = _failure_result(caught), ""
-        error = str(caught)
+        applied = applier.apply(plan)
+    except CaddyError as error:
+        applied = applier.failed(Result.UNREACHABLE, str(error))
 
     duration_ms = int((time.monotonic() - clock) * 1000)
-    outcome = SyncOutcome(node.name, result, rendered.hash, error)
-    _record_node(node, outcome, etag, started_at, duration_ms)
+    outcome = _outcome(node, applied, desired, sites, options)
+    _record_node(node, outcome, applied, started_at, duration_ms)
+    _record_attempt(node, trigger, outcome, started_at, duration_ms, len(specs))
+    outcome.changed_hosts = record_sites(specs, sites, desired, plan, applied)
+    notify.track_episode(node, outcome.problem)
+    outcome_log.log_outcome(outcome, hosts, duration_ms)
+    return outcome
+
+
+def make_plan(specs, sites, desired, options):
+    """Sort sites into stable, changed and held (see Plan)."""
+    stable, changed, held, previous = [], [], [], {}
+    for spec in specs:
+        row = sites[spec.pk]
+        if row.applied_spec:
+            previous[spec.pk] = spec_from_json(row.applied_spec)
+        if spec.pk in desired.refused:
+            continue
+        site_hash = desired.site_hashes[spec.pk]
+        if row.applied_hash == site_hash:
+            stable.append(spec)
+            previous.pop(spec.pk, None)
+        elif row.rejected_hash == site_hash:
+            held.append(spec)
+        else:
+            changed.append(spec)
+    return Plan(options, stable, changed, held, previous)
+
+
+def _outcome(node, applied, desired, sites, options):
+    refused = {sites[pk].host: reason for pk, reason in applied.refused.items()}
+    refused.update({sites[pk].host: reason for pk, reason in desired.refused.items()})
+    result = applied.result
+    if result in (Result.APPLIED, Result.UNCHANGED) and refused:
+        result = Result.PARTIAL
+    config_hash = applied.config_hash or desired.hash
+    return SyncOutcome(
+        node.name, result, config_hash, applied.error, applied.drift, refused
+    )
+
+
+def _record_node(node, outcome, applied, started_at, duration_ms):
+    node.last_attempt_at = started_at
+    node.last_duration_ms = duration_ms
+    node.last_result = outcome.result
+    node.last_error = outcome.problem
+    fields = ["last_attempt_at", "last_duration_ms", "last_result", "last_error"]
+    if applied.etag:
+        node.applied_hash, node.applied_etag = outcome.config_hash, applied.etag
+        node.last_success_at = timezone.now()
+        fields += ["applied_hash", "applied_etag", "last_success_at"]
+    if outcome.drift:
+        node.last_drift_at = started_at
+        fields.append("last_drift_at")
+    node.save(update_fields=fields)
+
+
+def _record_attempt(node, trigger, outcome, started_at, duration_ms, site_count):
     SyncAttempt.objects.create(
         node=node,
         started_at=started_at,
         duration_ms=duration_ms,
         trigger=trigger[:200],
-        result=result,
-        config_hash=rendered.hash,
-        site_count=len(rendered.site_hashes),
-        error=error,
+        result=outcome.result,
+        drift=outcome.drift,
+        config_hash=outcome.config_hash,
+        site_count=site_count,
+        error=outcome.problem,
     )
-    outcome.changed_hosts = _record_sites(sites, rendered, outcome)
-    _log_outcome(outcome, hosts, duration_ms)
-    return outcome
 
 
-def _failure_result(error):
-    return Result.REJECTED if isinstance(error, CaddyRejected) else Result.UNREACHABLE
-
-
-def _apply(client, rendered):
-    """Replace the node's config with `rendered` unless it already runs it.
-
-    The write carries the ETag read just before it, so an edit made between
-    the read and the write is noticed (412) and the read is done again.
-    """
-    for _ in range(CONFLICT_ATTEMPTS):
-        live, etag = client.get_config()
-        if live == rendered.config:
-            return Result.UNCHANGED, etag
-        try:
-            client.replace_config(rendered.body, etag)
-        except ConfigChanged:
-            log.info("config changed under us, reading it again")
-            continue
-        return Result.APPLIED, client.get_config()[1]
-    raise ConfigChanged("Caddy's config kept changing while it was being replaced")
-
-
-def _record_node(node, outcome, etag, started_at, duration_ms):
-    node.last_attempt_at = started_at
-    node.last_duration_ms = duration_ms
-    node.last_result = outcome.result
-    node.last_error = outcome.error
-    fields = ["last_attempt_at", "last_duration_ms", "last_result", "last_error"]
-    if outcome.ok:
-        node.applied_hash, node.applied_etag = outcome.config_hash, etag
-        node.last_success_at = timezone.now()
-        fields += ["applied_hash", "applied_etag", "last_success_at"]
-    node.save(update_fields=fields)
-
-
-def _site_update(site, rendered, outcome):
-    """What to write on one site row after this sync, or None for nothing."""
-    if site.pk in rendered.refused:
-        return {
-            "sync_status": SyncStatus.FAILED,
-            "sync_error": rendered.refused[site.pk],
-        }
-
-    site_hash = rendered.site_hashes[site.pk]
-    if outcome.ok:
-        if site.sync_status == SyncStatus.LIVE and site.applied_hash == site_hash:
-            return None
-        return {
-            "sync_status": SyncStatus.LIVE,
-            "sync_error": "",
-            "applied_hash": site_hash,
-        }
-
-    if site.sync_status == SyncStatus.LIVE and site.applied_hash == site_hash:
-        return None  # this site's part is unchanged and still served
-    status = (
-        SyncStatus.FAILED if outcome.result == Result.REJECTED else SyncStatus.PENDING
-    )
-    return {"sync_status": status, "sync_error": outcome.error}
-
-
-def _record_sites(sites, rendered, outcome):
-    """Write each changed site's state; return the hosts whose state changed.
-
-    The update is conditional on the revision the render read, so a site
-    saved again meanwhile stays pending for the next sync.
-    """
-    now, changed = timezone.now(), []
-    for site in sites.values():
-        update = _site_update(site, rendered, outcome)
-        if not update:
-            continue
-        if update["sync_status"] == SyncStatus.LIVE:
-            update["last_synced_at"] = now
-        update["last_sync_attempt_at"] = now
-        same_revision = Site.objects.filter(pk=site.pk, revision=site.revision)
-        if same_revision.update(**update):
-            if (update["sync_status"], update["sync_error"]) != (
-                site.sync_status,
-                site.sync_error,
-            ):
-                changed.append((site.host, update["sync_status"], update["sync_error"]))
-    return changed
-
-
-def _log_outcome(outcome, hosts, duration_ms):
-    level = logging.INFO if outcome.ok else logging.WARNING
-    log.log(
-        level,
-        "sync node=%s result=%s hash=%s duration_ms=%s error=%s",
-        outcome.node,
-        outcome.result,
-        outcome.config_hash[:12],
-        duration_ms,
-        outcome.error or "-",
-    )
-    reported = set()
-    for host, status, error in outcome.changed_hosts:
-        reported.add(host)
-        oplog.step(
-            host,
-            "APPLY TO CADDY",
-            "OK" if status == SyncStatus.LIVE else status.upper(),
-        )
-        if status == SyncStatus.LIVE:
-            oplog.sync_succeeded(host)
-        else:
-            oplog.sync_failed(host, error)
-    for host in sorted(set(hosts) - reported):
-        if outcome.ok:
-            oplog.sync_succeeded(host)
-        else:
-            oplog.sync_failed(host, outcome.error)
+def prune_history():
+    cutoff = timezone.now() - timedelta(days=settings.CADDY_HISTORY_DAYS)
+    deleted, _ = SyncAttempt.objects.filter(started_at__lt=cutoff).delete()
+    if deleted:
+        log.info("pruned sync history rows=%s older_than=%s", deleted, cutoff)
+    return deleted

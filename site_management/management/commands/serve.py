@@ -22,7 +22,8 @@ class Command(BaseCommand):
             f"sites on http :{settings.CADDY_HTTP_PORT} "
             f"and https :{settings.CADDY_HTTPS_PORT}; its log: {caddy.log_path}"
         )
-        syncer.request("startup")
+        # The worker's job runs here too: sync now, then reconcile on a period.
+        syncer.reconcile_every(settings.CADDY_RECONCILE_SECONDS)
         try:
             call_command("runserver", addrport, use_reloader=False)
         finally:

@@ -1,0 +1,34 @@
+"""Celery tasks: thin wrappers around the same service functions that the
+in-process trigger, the commands and the tests call."""
+
+import logging
+
+from celery import shared_task
+
+from site_management.caddy import retry
+from site_management.caddy.sync import LeaseBusy, prune_history, sync_all
+
+log = logging.getLogger("site_management.tasks")
+
+
+@shared_task(bind=True, max_retries=None, name="site_management.tasks.sync")
+def sync(self, trigger="change"):
+    from site_management.caddy import queue
+
+    queue.claim()
+    try:
+        outcomes = sync_all(trigger=trigger)
+    except LeaseBusy:
+        raise self.retry(countdown=retry.BUSY_SECONDS) from None
+    if any(outcome.retryable for outcome in outcomes):
+        delay = retry.backoff_seconds(self.request.retries + 1)
+        raise self.retry(countdown=delay)
+
+
+@shared_task(name="site_management.tasks.reconcile")
+def reconcile():
+    try:
+        sync_all(trigger="reconcile")
+    except LeaseBusy:
+        log.info("reconcile skipped: a sync is running")
+    prune_history()
