@@ -27,7 +27,7 @@ def _redis():
 
 
 def request(reason):
-    from site_management.tasks import sync
+    from waf_app.celery import app
 
     delay = settings.CADDY_SYNC_DEBOUNCE_MS / 1000
     try:
@@ -40,7 +40,12 @@ def request(reason):
     if not queued:
         return
     try:
-        sync.apply_async(kwargs={"trigger": reason}, countdown=delay, retry=False)
+        app.send_task(
+            "site_management.tasks.sync",
+            kwargs={"trigger": reason},
+            countdown=delay,
+            retry=False,
+        )
     except OperationalError as error:
         # The save has committed; the periodic reconcile applies it later.
         log.error("could not queue a sync (%s); reconcile will apply it", error)
