@@ -3,7 +3,12 @@ from django.utils.html import format_html
 
 from site_management.models import Addresses, CaddyNode, Site, SyncAttempt
 
-BADGE_COLOURS = {"live": "#2e7d32", "pending": "#ef6c00", "failed": "#c62828"}
+BADGE_COLOURS = {
+    "live": "#2e7d32",
+    "pending": "#ef6c00",
+    "failed": "#c62828",
+    "drifted": "#6a1b9a",
+}
 
 
 class AddressesInline(admin.TabularInline):
@@ -59,19 +64,17 @@ class CaddyNodeAdmin(admin.ModelAdmin):
         "last_result",
         "last_attempt_at",
         "last_success_at",
+        "failing_since",
+        "last_drift_at",
         "last_error",
     ]
-    readonly_fields = [
-        "applied_hash",
-        "applied_etag",
-        "last_attempt_at",
-        "last_success_at",
-        "last_result",
-        "last_error",
-        "last_duration_ms",
-        "lease_owner",
-        "lease_until",
-    ]
+
+    # The default node follows CADDY_API_URL; nodes are not edited by hand.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SyncAttempt)
@@ -81,11 +84,12 @@ class SyncAttemptAdmin(admin.ModelAdmin):
         "node",
         "trigger",
         "result",
+        "drift",
         "duration_ms",
         "site_count",
         "error",
     ]
-    list_filter = ["result", "node"]
+    list_filter = ["result", "drift", "node"]
 
     def has_add_permission(self, request):
         return False

@@ -56,3 +56,14 @@ def _belongs(route_id, spec):
 
 def _has_routes(live, spec):
     return any(_belongs(key, spec) for key in live)
+
+
+def verdict(sync_status, caddy_state):
+    """One word per site for operators: live, pending, failed or drifted.
+
+    A row that says live while Caddy serves something else has drifted:
+    someone edited Caddy, or it restarted without its config.
+    """
+    if sync_status == "live" and caddy_state != MATCHES:
+        return "drifted"
+    return sync_status

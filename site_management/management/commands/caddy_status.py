@@ -46,6 +46,7 @@ class Command(BaseCommand):
         )
 
     def _print_site(self, spec, row, state, rendered):
-        line = f"{spec.host:<40} {spec.status:<12} {row.sync_status:<8} caddy {state}"
+        word = status.verdict(row.sync_status, state)
+        line = f"{spec.host:<40} {spec.status:<12} {word:<8} (caddy {state})"
         reason = rendered.refused.get(spec.pk) or row.sync_error
         self.stdout.write(f"{line}  {reason}" if reason else line)
