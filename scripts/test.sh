@@ -3,6 +3,9 @@
 # and then on PostgreSQL. Extra arguments go to pytest.
 EXTRAS="test" source "$(dirname "$0")/setup-venv.sh"
 
+# The tests start their own Caddy; the local settings of run.sh stay out.
+export WAF_ENV_FILE=""
+
 POSTGRES_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 
 .venv/bin/ruff check .

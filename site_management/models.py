@@ -7,6 +7,60 @@ from django.db import models
 from site_management.fields import HostField, UpstreamField
 
 
+class SyncingQuerySet(models.QuerySet):
+    """Bulk writes skip save() and post_save; validate and sync them too.
+
+    Without this, `Site.objects.filter(...).update(host=...)` would store an
+    unchecked value and reach Caddy only at the next reconcile.
+    """
+
+    def update(self, **values):
+        if set(values) <= set(getattr(self.model, "SYNC_FIELDS", ())):
+            return super().update(**values)  # the sync engine's own writes
+        values = {name: self._clean(name, value) for name, value in values.items()}
+        site_ids = list(self._site_ids())
+        count = super().update(**values)
+        if count:
+            _changed_in_bulk(site_ids)
+        return count
+
+    def bulk_create(self, objs, *args, **kwargs):
+        for obj in objs:
+            obj.full_clean()
+        created = super().bulk_create(objs, *args, **kwargs)
+        _changed_in_bulk([_site_id(obj) for obj in created])
+        return created
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        for obj in objs:
+            obj.full_clean()
+        count = super().bulk_update(objs, fields, *args, **kwargs)
+        _changed_in_bulk([_site_id(obj) for obj in objs])
+        return count
+
+    def _clean(self, name, value):
+        if hasattr(value, "resolve_expression"):
+            return value
+        try:
+            return self.model._meta.get_field(name).clean(value, None)
+        except ValidationError as error:
+            raise ValidationError({name: error.messages}) from None
+
+    def _site_ids(self):
+        field = "pk" if self.model is Site else "site_id"
+        return self.values_list(field, flat=True)
+
+
+def _site_id(obj):
+    return obj.site_id if hasattr(obj, "site_id") else obj.pk
+
+
+def _changed_in_bulk(site_ids):
+    from site_management.signals import mark_pending_in_bulk
+
+    mark_pending_in_bulk([pk for pk in site_ids if pk is not None])
+
+
 class SyncStatus(models.TextChoices):
     PENDING = "pending", "pending"
     LIVE = "live", "live"
@@ -70,6 +124,8 @@ class Site(models.Model):
         "rejected_hash",
     )
 
+    objects = SyncingQuerySet.as_manager()
+
     class Meta:
         ordering = ["host"]
 
@@ -82,8 +138,8 @@ class Site(models.Model):
         if not self.auto_ssl:
             raise ValidationError(
                 {
-                    "auto_ssl": "An https site needs automatic TLS (auto_ssl) or an "
-                    "uploaded certificate, and this site has neither."
+                    "auto_ssl": "An https site needs automatic TLS (auto_ssl): "
+                    "this version obtains its certificates only that way."
                 }
             )
         wildcard = (self.host or "").startswith("*.")
@@ -93,8 +149,8 @@ class Site(models.Model):
             raise ValidationError(
                 {
                     "auto_ssl": "A wildcard host cannot get an automatic ACME "
-                    "certificate here (it needs the DNS challenge); upload a "
-                    "certificate or use CADDY_TLS_ISSUER=internal."
+                    "certificate here (it needs the DNS challenge); use http, "
+                    "or CADDY_TLS_ISSUER=internal for local use."
                 }
             )
 
@@ -117,6 +173,8 @@ class Addresses(models.Model):
         help_text="host:port of the upstream, e.g. 127.0.0.1:8080 or [::1]:8080"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SyncingQuerySet.as_manager()
 
     class Meta:
         verbose_name = "address"

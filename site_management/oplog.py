@@ -36,6 +36,8 @@ def _ensure_handler():
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        # Banners belong in this file; the console gets the sync's own lines.
+        log.propagate = False
         _handler_path = path
 
 

@@ -29,6 +29,14 @@ def mark_pending(site_pk):
     )
 
 
+def mark_pending_in_bulk(site_ids):
+    """The same for writes that bypass save(): queryset updates, bulk_create."""
+    Site.objects.filter(pk__in=site_ids).update(
+        sync_status=SyncStatus.PENDING, revision=F("revision") + 1
+    )
+    request_sync("bulk change")
+
+
 def _log_on_commit(write, *args):
     # A rolled-back save must not leave "created" or "required" in the log.
     transaction.on_commit(lambda: write(*args))

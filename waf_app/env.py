@@ -4,6 +4,7 @@ Every reader raises ImproperlyConfigured naming the variable, so a typo in a
 deployment stops the start instead of running with a surprising default.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -113,3 +114,39 @@ def email_list(name):
         if "@" not in address or " " in address:
             raise ImproperlyConfigured(f"{name}: {address!r} is not an email address")
     return addresses
+
+
+def load_file(file):
+    """Read KEY=VALUE lines from `file` into the environment, without
+    overriding what the environment already says. A missing file is fine."""
+    file = Path(file)
+    if not file.is_file():
+        return
+    for number, line in enumerate(file.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise ImproperlyConfigured(f"{file}, line {number}: expected NAME=value")
+        os.environ.setdefault(name.strip(), value.strip())
+
+
+def ip_literal(name, default=""):
+    """An IP address to bind to, or empty for every interface."""
+    value = _raw(name, default)
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}={value!r} is not an IP address (leave it empty for all)"
+            ) from None
+    return value
+
+
+def redis_url(name):
+    value = _raw(name, "")
+    if value and urlsplit(value).scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured(f"{name}={value!r} must be a redis:// URL")
+    return value

@@ -10,6 +10,13 @@ from waf_app import env
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(env.path("WAF_STATE_DIR", BASE_DIR / "state"))
 
+# Settings that scripts/run.sh chose for this checkout (ports, issuer, ...),
+# so `manage.py shell` and every other command agree with the running
+# product. Variables set in the environment win; WAF_ENV_FILE= turns it off.
+ENV_FILE = env.text("WAF_ENV_FILE", str(STATE_DIR / "local.env"))
+if ENV_FILE:
+    env.load_file(ENV_FILE)
+
 DEBUG = env.boolean("DEBUG", False)
 SECRET_KEY = env.text("SECRET_KEY") or env.secret_from_file(STATE_DIR / "secret_key")
 
@@ -97,7 +104,7 @@ CADDY_BASE_PATH = env.path("CADDY_BASE_PATH", STATE_DIR / "caddy")
 CADDY_LOG_DIR = env.path("CADDY_LOG_DIR", STATE_DIR / "logs")
 CADDY_HTTP_PORT = env.integer("CADDY_HTTP_PORT", 80, 1, 65535)
 CADDY_HTTPS_PORT = env.integer("CADDY_HTTPS_PORT", 443, 1, 65535)
-CADDY_BIND = env.text("CADDY_BIND", "")
+CADDY_BIND = env.ip_literal("CADDY_BIND")
 CADDY_TLS_ISSUER = env.choice("CADDY_TLS_ISSUER", "acme", {"acme", "internal"})
 CADDY_TIMEOUT_SECONDS = env.integer("CADDY_TIMEOUT_SECONDS", 10, 1, 600)
 CADDY_SYNC_DEBOUNCE_MS = env.integer("CADDY_SYNC_DEBOUNCE_MS", 200, 0, 10000)
@@ -120,7 +127,7 @@ DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "caddy-control@localhost")
 
 # With a broker, Celery workers and beat run the sync; without one, the
 # process that saved runs it in a background thread.
-CELERY_BROKER_URL = env.text("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env.redis_url("CELERY_BROKER_URL")
 CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_QUEUE", "caddy-control")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -1,10 +1,15 @@
-"""The Caddy that `runcaddy` and `serve` start and stop with themselves."""
+"""The Caddy that `runcaddy` and `serve` start, watch and stop.
+
+It starts from the config rendered from the database, refuses to start a
+second Caddy where one already answers, and starts Caddy again if it dies,
+so sites are not left down until someone notices.
+"""
 
 import logging
-from dataclasses import dataclass
+import threading
 from pathlib import Path
-from subprocess import Popen
 
+import httpx
 from django.conf import settings
 
 from site_management.caddy import process
@@ -12,15 +17,43 @@ from site_management.caddy.render import render
 from site_management.caddy.specs import load_site_specs, render_options
 
 log = logging.getLogger("site_management.caddy.process")
+RESTART_DELAYS = (1, 2, 5, 10, 30)
 
 
-@dataclass
+class CaddyStartError(RuntimeError):
+    pass
+
+
 class OwnedCaddy:
-    process: Popen
-    log_path: Path
+    def __init__(self):
+        self.log_path = Path(settings.CADDY_LOG_DIR) / "caddy.log"
+        self.process = None
+        self._stopping = threading.Event()
 
     @classmethod
     def start(cls):
+        caddy = cls()
+        caddy._refuse_if_running()
+        caddy._launch()
+        threading.Thread(target=caddy._watch, name="caddy-watch", daemon=True).start()
+        return caddy
+
+    def stop(self):
+        self._stopping.set()
+        if self.process is not None:
+            process.stop_caddy(self.process)
+
+    def _refuse_if_running(self):
+        try:
+            httpx.get(f"{settings.CADDY_API_URL}/config/", timeout=2)
+        except httpx.HTTPError:
+            return
+        raise CaddyStartError(
+            f"a Caddy already answers at {settings.CADDY_API_URL}; stop it first "
+            "(two Caddy processes would share the ports and serve at random)"
+        )
+
+    def _launch(self):
         """Start Caddy already serving the database's sites.
 
         Starting from the rendered config rather than Caddy's autosave means
@@ -28,13 +61,45 @@ class OwnedCaddy:
         """
         specs, _ = load_site_specs()
         config = render(specs, render_options()).config
-        log_path = Path(settings.CADDY_LOG_DIR) / "caddy.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log_file:
-            popen = process.start_caddy(config, settings.CADDY_BASE_PATH, log_file)
-        process.wait_until_ready(settings.CADDY_API_URL, popen)
-        log.info("caddy started pid=%s admin=%s", popen.pid, settings.CADDY_API_URL)
-        return cls(popen, log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log_file:
+            self.process = process.start_caddy(
+                config, settings.CADDY_BASE_PATH, log_file
+            )
+        try:
+            process.wait_until_ready(settings.CADDY_API_URL, self.process)
+        except RuntimeError as error:
+            raise CaddyStartError(f"{error}: {self._last_error()}") from None
+        log.info(
+            "caddy started pid=%s admin=%s", self.process.pid, settings.CADDY_API_URL
+        )
 
-    def stop(self):
-        process.stop_caddy(self.process)
+    def _last_error(self):
+        """The last error Caddy logged, which says why it would not start."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        errors = [
+            line
+            for line in lines[-50:]
+            if '"level":"error"' in line or "Error:" in line
+        ]
+        return errors[-1] if errors else f"see {self.log_path}"
+
+    def _watch(self):
+        failures = 0
+        while not self._stopping.is_set():
+            status = self.process.wait()
+            if self._stopping.is_set():
+                return
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            log.error("caddy exited status=%s; starting it again in %ss", status, delay)
+            if self._stopping.wait(delay):
+                return
+            failures = self._restart(failures)
+
+    def _restart(self, failures):
+        try:
+            self._launch()
+        except (CaddyStartError, OSError) as error:
+            log.error("caddy did not start again: %s", error)
+            return failures + 1
+        return 0

@@ -5,6 +5,8 @@ from site_management.caddy.render import site_routes
 MATCHES = "matches"
 DIFFERS = "differs"
 MISSING = "missing"
+KEPT = "keeps an older version"
+NOT_SERVED = "not served"
 
 
 def live_site_routes(config):
@@ -28,7 +30,7 @@ def compare_sites(live_config, rendered, specs, options):
     states = {}
     for spec in specs:
         if spec.pk in rendered.refused:
-            states[spec.pk] = MISSING if _has_routes(live, spec) else MATCHES
+            states[spec.pk] = KEPT if _has_routes(live, spec) else NOT_SERVED
             continue
         wanted = {} if spec.status == "inactive" else site_routes(spec, options)
         wanted_by_id = {route["@id"]: route for route in wanted.values()}
@@ -64,6 +66,6 @@ def verdict(sync_status, caddy_state):
     A row that says live while Caddy serves something else has drifted:
     someone edited Caddy, or it restarted without its config.
     """
-    if sync_status == "live" and caddy_state != MATCHES:
+    if sync_status == "live" and caddy_state not in (MATCHES, NOT_SERVED):
         return "drifted"
     return sync_status

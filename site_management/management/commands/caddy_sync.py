@@ -30,8 +30,13 @@ class Command(BaseCommand):
             if outcome.ok:
                 self.stdout.write(self.style.SUCCESS(line))
             else:
-                self.stderr.write(self.style.ERROR(f"{line}: {outcome.error}"))
-        if not all(outcome.ok for outcome in outcomes):
+                self.stderr.write(self.style.ERROR(f"{line}: {outcome.problem}"))
+        if any(outcome.error for outcome in outcomes):
             raise CommandError(
                 "Caddy did not take the config; the change stays pending"
+            )
+        if not all(outcome.ok for outcome in outcomes):
+            raise CommandError(
+                "Caddy took the config without the sites named above; they are "
+                "marked failed and keep their last accepted version, if any"
             )

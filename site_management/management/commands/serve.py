@@ -1,30 +1,43 @@
+import signal
+import sys
+
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from site_management.caddy.background import syncer
-from site_management.caddy.owned import OwnedCaddy
+from site_management.caddy.owned import CaddyStartError, OwnedCaddy
 
 
 class Command(BaseCommand):
     help = (
         "Run the whole product in one process: Caddy, the admin on ADDRPORT, "
-        "and the sync (in-process, no broker)."
+        "and the sync with its periodic reconcile (in-process, no broker)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args, addrport, **options):
-        caddy = OwnedCaddy.start()
+        try:
+            caddy = OwnedCaddy.start()
+        except CaddyStartError as error:
+            raise CommandError(str(error)) from None
+        # A plain `kill` must stop Caddy too, not leave it holding the ports.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(
             f"caddy: admin {settings.CADDY_API_URL}, "
             f"sites on http :{settings.CADDY_HTTP_PORT} "
             f"and https :{settings.CADDY_HTTPS_PORT}; its log: {caddy.log_path}"
         )
+
         # The worker's job runs here too: sync now, then reconcile on a period.
         syncer.reconcile_every(settings.CADDY_RECONCILE_SECONDS)
         try:
-            call_command("runserver", addrport, use_reloader=False)
+            # The admin's own static files, served by this process since
+            # DEBUG is off; fine for the loopback admin this command runs.
+            call_command(
+                "runserver", addrport, use_reloader=False, insecure_serving=True
+            )
         finally:
             caddy.stop()
