@@ -15,14 +15,21 @@ log = logging.getLogger("site_management.tasks")
 def sync(self, trigger="change"):
     from site_management.caddy import queue
 
-    queue.claim()
     try:
-        outcomes = sync_all(trigger=trigger)
+        # The queued mark is cleared only once the node is ours: while this
+        # task waits for the lease it still covers every change saved since.
+        outcomes = sync_all(trigger=trigger, on_lease=queue.claim)
     except LeaseBusy:
         raise self.retry(countdown=retry.BUSY_SECONDS) from None
-    if any(outcome.retryable for outcome in outcomes):
-        delay = retry.backoff_seconds(self.request.retries + 1)
-        raise self.retry(countdown=delay)
+    if not any(outcome.retryable for outcome in outcomes):
+        return
+    # One queued sync covers every change: while Caddy is down, each save
+    # must not leave a task of its own retrying.
+    if not queue.mark_again(trigger):
+        log.info("sync failed; the sync queued since then will retry")
+        return
+    delay = retry.backoff_seconds(self.request.retries + 1)
+    raise self.retry(countdown=delay)
 
 
 @shared_task(name="site_management.tasks.reconcile")

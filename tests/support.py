@@ -3,16 +3,52 @@
 import os
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
 
+from site_management.caddy.background import syncer
 from site_management.caddy.client import CaddyClient
 from site_management.caddy.render import render
 from site_management.caddy.specs import load_site_specs, render_options
 from site_management.models import Addresses, Site
+
+
+def eventually(check, timeout=30, what=None):
+    """Poll `check` every 0.1 s until it returns a true value, and return that.
+
+    `check` may also raise AssertionError while it is not there yet. Fails
+    with `what` (or the check's name) and the last answer after `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result, last = check(), None
+        except AssertionError as error:
+            result, last = None, error
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            name = what or getattr(check, "__name__", repr(check))
+            detail = last if last is not None else repr(result)
+            raise AssertionError(f"not true after {timeout}s: {name} (last: {detail})")
+        time.sleep(0.1)
+
+
+@contextmanager
+def reconciling(seconds):
+    """Let the process-wide background syncer reconcile every `seconds`, and
+    switch that off again (and wait for the sync in flight) afterwards."""
+    syncer.reconcile_every(seconds)
+    try:
+        yield syncer
+    finally:
+        syncer.reconcile_every(None)
+        syncer.flush()
 
 
 def create_site(host, *addresses, **fields):
@@ -100,6 +136,18 @@ def child_environment(caddy, **extra):
         **extra,
     )
     return environment
+
+
+def start_manage(caddy, *arguments, **extra_environment):
+    """Start `python manage.py ...` in a child process and return the Popen."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *arguments],
+        cwd=settings.BASE_DIR,
+        env=child_environment(caddy, **extra_environment),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def manage(caddy, *arguments, **extra_environment):

@@ -130,6 +130,9 @@ DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "caddy-control@localhost")
 CELERY_BROKER_URL = env.redis_url("CELERY_BROKER_URL")
 CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_QUEUE", "caddy-control")
 CELERY_TASK_IGNORE_RESULT = True
+# Django's logging config already prints our loggers; Celery's root handler
+# would print every line twice.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 

@@ -56,9 +56,15 @@ class Applied:
 
 
 class NodeApplier:
-    def __init__(self, client, last_etag):
+    def __init__(self, client, last_etag, desired=None, desired_specs=()):
         self.client = client
         self.last_etag = last_etag
+        # The sync has rendered every site already; the first attempt is
+        # nearly always exactly those sites, so keep that render.
+        self._renders = {}
+        if desired is not None:
+            rendered_specs = [s for s in desired_specs if s.pk not in desired.refused]
+            self._renders[frozenset(rendered_specs)] = desired
         self.drift = False
         self.live_before = None
         self.wrote = False
@@ -107,7 +113,7 @@ class NodeApplier:
 
     def _replace(self, specs, options):
         """Make the node run exactly `specs`; None, or Caddy's refusal."""
-        rendered = render(specs, options)
+        rendered = self._renders.get(frozenset(specs)) or render(specs, options)
         for _ in range(CONFLICT_ATTEMPTS):
             live, etag = self.client.get_config()
             self._notice_drift(live, etag)

@@ -19,6 +19,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import close_old_connections
 
 from site_management.caddy import retry
 from site_management.caddy.sync import LeaseBusy, prune_history, sync_all
@@ -56,11 +57,12 @@ class BackgroundSyncer:
             self._cond.notify_all()
 
     def reconcile_every(self, seconds):
-        """Also sync every `seconds` while idle, starting now."""
+        """Also sync every `seconds` while idle, starting now; None stops."""
         with self._cond:
             self._reconcile_every = seconds
-            self._reconcile_at = time.monotonic()
-            self._start_thread()
+            self._reconcile_at = time.monotonic() if seconds else None
+            if seconds:
+                self._start_thread()
             self._cond.notify_all()
 
     def flush(self, timeout=EXIT_FLUSH_SECONDS):
@@ -147,6 +149,10 @@ class BackgroundSyncer:
             # the change is still pending in the database.
             log.exception("sync crashed trigger=%s", trigger)
             return False, None
+        finally:
+            # prune_history opens a connection after sync_all closed its own;
+            # an idle thread must not hold one until the next sync.
+            close_old_connections()
         return not any(outcome.retryable for outcome in outcomes), None
 
     def _schedule_retry(self, ok, delay):

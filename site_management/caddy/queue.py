@@ -2,8 +2,9 @@
 
 Many saves in a row must not queue many syncs. A Redis key marks "a sync is
 queued"; a request queues a task only when it sets that key, and the task
-clears the key before it reads the database, so a change committed after
-that point queues the next sync.
+clears the key once it holds the node, before it reads the database, so a
+change committed after that point queues the next sync. A failed sync that
+will be retried sets the key again, unless a newer request has set it.
 """
 
 import logging
@@ -32,6 +33,11 @@ def request(reason):
     delay = settings.CADDY_SYNC_DEBOUNCE_MS / 1000
     try:
         queued = _redis().set(_queued_key(), reason, nx=True, ex=KEY_TTL_SECONDS)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        # The mark lives on the broker: publishing would fail too, but only
+        # after Celery's connect timeout and retries, seconds for every save.
+        log.error("could not queue a sync (%s); reconcile will apply it", error)
+        return
     except redis.RedisError as error:
         # Queue anyway: an extra sync costs little, a lost one leaves the
         # change waiting for the next reconcile.
@@ -50,6 +56,16 @@ def request(reason):
         # The save has committed; the periodic reconcile applies it later.
         log.error("could not queue a sync (%s); reconcile will apply it", error)
         claim()
+
+
+def mark_again(reason):
+    """Set the mark for a sync that will be retried; False when a newer
+    request has set it, so a sync is queued already and will retry itself."""
+    try:
+        return bool(_redis().set(_queued_key(), reason, nx=True, ex=KEY_TTL_SECONDS))
+    except redis.RedisError as error:
+        log.warning("could not set the queued-sync mark: %s", error)
+        return True
 
 
 def claim():

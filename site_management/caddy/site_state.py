@@ -21,8 +21,11 @@ def record_sites(specs, sites, desired, plan, applied):
 
     for pk, row in sites.items():
         if pk in held:
-            continue
-        update = _update(row, by_pk[pk], desired, applied, pk in drifted)
+            # Refused as it is now and not tried again; a save that changed
+            # nothing must not leave it pending.
+            update = _state(SyncStatus.FAILED, row.sync_error)
+        else:
+            update = _update(row, by_pk[pk], desired, applied, pk in drifted)
         if update is None or _same(row, update):
             continue
         update["last_sync_attempt_at"] = now

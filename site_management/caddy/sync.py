@@ -79,21 +79,24 @@ def default_node():
     return node
 
 
-def sync_all(trigger, hosts=(), wait_seconds=0.0):
+def sync_all(trigger, hosts=(), wait_seconds=0.0, on_lease=None):
     """Sync every node; returns one SyncOutcome per node.
 
     Raises LeaseBusy when another process holds a node for longer than
-    `wait_seconds`; the caller decides when to try again.
+    `wait_seconds`; the caller decides when to try again. `on_lease`, if
+    given, is called once a node is held and before the database is read.
     """
     try:
-        return [sync_node(default_node(), trigger, hosts, wait_seconds)]
+        return [sync_node(default_node(), trigger, hosts, wait_seconds, on_lease)]
     finally:
         close_old_connections()
 
 
-def sync_node(node, trigger, hosts=(), wait_seconds=0.0):
+def sync_node(node, trigger, hosts=(), wait_seconds=0.0, on_lease=None):
     token = _acquire_lease(node, wait_seconds)
     try:
+        if on_lease is not None:
+            on_lease()
         return _sync_locked(node, trigger, hosts)
     finally:
         CaddyNode.objects.filter(pk=node.pk, lease_owner=token).update(
@@ -127,16 +130,15 @@ def _sync_locked(node, trigger, hosts):
     desired = render(specs, options)
     plan = make_plan(specs, sites, desired, options)
 
-    applier = NodeApplier(
-        CaddyClient(node.admin_url, settings.CADDY_TIMEOUT_SECONDS), node.applied_etag
-    )
+    client = CaddyClient(node.admin_url, settings.CADDY_TIMEOUT_SECONDS)
+    applier = NodeApplier(client, node.applied_etag, desired, specs)
     try:
         applied = applier.apply(plan)
     except CaddyError as error:
         applied = applier.failed(Result.UNREACHABLE, str(error))
 
     duration_ms = int((time.monotonic() - clock) * 1000)
-    outcome = _outcome(node, applied, desired, sites, options)
+    outcome = _outcome(node, applied, desired, sites, plan)
     _record_node(node, outcome, applied, started_at, duration_ms)
     _record_attempt(node, trigger, outcome, started_at, duration_ms, len(specs))
     outcome.changed_hosts = record_sites(specs, sites, desired, plan, applied)
@@ -165,9 +167,14 @@ def make_plan(specs, sites, desired, options):
     return Plan(options, stable, changed, held, previous)
 
 
-def _outcome(node, applied, desired, sites, options):
+def _outcome(node, applied, desired, sites, plan):
     refused = {sites[pk].host: reason for pk, reason in applied.refused.items()}
     refused.update({sites[pk].host: reason for pk, reason in desired.refused.items()})
+    # Held sites are still not applied: say so until they change, or the next
+    # sync would report the node healthy and notify a recovery.
+    refused.update(
+        {sites[spec.pk].host: sites[spec.pk].sync_error for spec in plan.held}
+    )
     result = applied.result
     if result in (Result.APPLIED, Result.UNCHANGED) and refused:
         result = Result.PARTIAL

@@ -1,0 +1,90 @@
+"""The Caddy that `serve` and `runcaddy` own: started from the database,
+started again when it dies, and never started twice on the same ports."""
+
+import os
+import signal
+
+import httpx
+import pytest
+
+from site_management.caddy.owned import CaddyStartError, OwnedCaddy
+from tests.conftest import wait_for_sync
+from tests.harness import free_port
+from tests.support import create_site, eventually
+
+
+@pytest.fixture
+def own_ports(caddy, settings, tmp_path):
+    """Settings for a Caddy of the product's own, beside the suite's one."""
+    settings.CADDY_API_URL = f"http://127.0.0.1:{free_port()}"
+    settings.CADDY_HTTP_PORT = free_port()
+    settings.CADDY_HTTPS_PORT = free_port()
+    settings.CADDY_BIND = "127.0.0.1"
+    settings.CADDY_TLS_ISSUER = "internal"
+    settings.CADDY_BASE_PATH = str(tmp_path / "caddy")
+    settings.CADDY_LOG_DIR = str(tmp_path / "logs")
+    yield settings
+    wait_for_sync()
+
+
+def get(settings, host):
+    url = f"http://127.0.0.1:{settings.CADDY_HTTP_PORT}/"
+    return httpx.get(url, headers={"Host": host}, timeout=5)
+
+
+def test_it_starts_serving_the_database_and_comes_back_after_being_killed(
+    own_ports, upstreams
+):
+    app = upstreams("app")
+    create_site("owned.test", app.address)
+    wait_for_sync()  # Caddy is not running yet: this sync fails and waits
+
+    caddy = OwnedCaddy.start()
+    try:
+        assert get(own_ports, "owned.test").text == "upstream app"
+        first_pid = caddy.process.pid
+
+        os.kill(first_pid, signal.SIGKILL)
+
+        def served_by_a_new_process():
+            try:
+                response = get(own_ports, "owned.test")
+            except httpx.HTTPError:
+                return False
+            return caddy.process.pid != first_pid and response.text == "upstream app"
+
+        eventually(served_by_a_new_process, timeout=30)
+    finally:
+        caddy.stop()
+
+    assert caddy.process.poll() is not None
+
+
+def test_it_refuses_to_start_where_a_caddy_already_answers(own_ports):
+    caddy = OwnedCaddy.start()
+    try:
+        with pytest.raises(CaddyStartError, match="already answers"):
+            OwnedCaddy.start()
+    finally:
+        caddy.stop()
+
+
+def test_a_taken_port_is_reported_with_caddys_reason(own_ports):
+    with socket_listening(own_ports.CADDY_HTTP_PORT):
+        with pytest.raises(CaddyStartError, match="address already in use"):
+            OwnedCaddy.start()
+
+
+class socket_listening:
+    def __init__(self, port):
+        import socket
+
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", port))
+        self.socket.listen()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.socket.close()
