@@ -133,8 +133,8 @@ def child_environment(caddy, **extra):
         CADDY_BIND="127.0.0.1",
         CADDY_TLS_ISSUER="internal",
         CADDY_LOG_DIR=str(settings.CADDY_LOG_DIR),
-        **extra,
     )
+    environment.update(extra)
     return environment
 
 

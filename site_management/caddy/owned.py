@@ -6,11 +6,14 @@ so sites are not left down until someone notices.
 """
 
 import logging
+import signal
+import sys
 import threading
 from pathlib import Path
 
 import httpx
 from django.conf import settings
+from django.core.management.base import CommandError
 
 from site_management.caddy import process
 from site_management.caddy.render import render
@@ -103,3 +106,22 @@ class OwnedCaddy:
             log.error("caddy did not start again: %s", error)
             return failures + 1
         return 0
+
+
+def start_for_command(stdout):
+    """Start the owned Caddy for a management command, or fail the command.
+
+    A plain `kill` of the command must stop Caddy too rather than leave it
+    holding the ports, so SIGTERM becomes a normal exit.
+    """
+    try:
+        caddy = OwnedCaddy.start()
+    except CaddyStartError as error:
+        raise CommandError(str(error)) from None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stdout.write(
+        f"caddy: admin {settings.CADDY_API_URL}, "
+        f"sites on http :{settings.CADDY_HTTP_PORT} "
+        f"and https :{settings.CADDY_HTTPS_PORT}; its log: {caddy.log_path}"
+    )
+    return caddy

@@ -1,10 +1,8 @@
 import signal
-import sys
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from site_management.caddy.owned import CaddyStartError, OwnedCaddy
+from site_management.caddy.owned import start_for_command
 
 
 class Command(BaseCommand):
@@ -15,16 +13,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        try:
-            caddy = OwnedCaddy.start()
-        except CaddyStartError as error:
-            raise CommandError(str(error)) from None
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        self.stdout.write(
-            f"caddy running: admin {settings.CADDY_API_URL}, "
-            f"http :{settings.CADDY_HTTP_PORT}, https :{settings.CADDY_HTTPS_PORT}, "
-            f"log {caddy.log_path}"
-        )
+        caddy = start_for_command(self.stdout)
         try:
             while True:
                 signal.pause()

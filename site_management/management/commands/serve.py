@@ -1,12 +1,9 @@
-import signal
-import sys
-
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from site_management.caddy.background import syncer
-from site_management.caddy.owned import CaddyStartError, OwnedCaddy
+from site_management.caddy.owned import start_for_command
 
 
 class Command(BaseCommand):
@@ -19,17 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args, addrport, **options):
-        try:
-            caddy = OwnedCaddy.start()
-        except CaddyStartError as error:
-            raise CommandError(str(error)) from None
-        # A plain `kill` must stop Caddy too, not leave it holding the ports.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        self.stdout.write(
-            f"caddy: admin {settings.CADDY_API_URL}, "
-            f"sites on http :{settings.CADDY_HTTP_PORT} "
-            f"and https :{settings.CADDY_HTTPS_PORT}; its log: {caddy.log_path}"
-        )
+        caddy = start_for_command(self.stdout)
 
         # The worker's job runs here too: sync now, then reconcile on a period.
         syncer.reconcile_every(settings.CADDY_RECONCILE_SECONDS)
