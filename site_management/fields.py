@@ -45,3 +45,22 @@ class UpstreamField(models.CharField):
     def to_python(self, value):
         value = super().to_python(value)
         return value if value in self.empty_values else normalize_upstream(value)
+
+
+class CertificateTextField(models.TextField):
+    """PEM certificates; DER bytes given through the ORM are converted."""
+
+    def to_python(self, value):
+        from site_management.certificates import certificate_text
+
+        return super().to_python(certificate_text(value))
+
+
+class PrivateKeyTextField(models.TextField):
+    """A PEM private key; DER bytes are converted, an encrypted one kept
+    encrypted until the model's check decrypts it with the passphrase."""
+
+    def to_python(self, value):
+        from site_management.certificates import key_text
+
+        return super().to_python(key_text(value))

@@ -3,8 +3,15 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
-from site_management.fields import HostField, UpstreamField
+from site_management import certificates
+from site_management.fields import (
+    CertificateTextField,
+    HostField,
+    PrivateKeyTextField,
+    UpstreamField,
+)
 
 
 class SyncingQuerySet(models.QuerySet):
@@ -68,6 +75,70 @@ class SyncStatus(models.TextChoices):
     DRIFTED = "drifted", "drifted"
 
 
+class Certificate(models.Model):
+    """An uploaded TLS certificate with its chain and key; sites point at it.
+
+    The derived fields are filled by clean() from the PEM text; the key is
+    kept as unencrypted PKCS#8 PEM because Caddy reads it without a prompt.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    certificate = CertificateTextField(
+        help_text="PEM (or DER) certificate; it may also hold the chain."
+    )
+    chain = CertificateTextField(
+        blank=True, help_text="Intermediate certificates, in any order."
+    )
+    private_key = PrivateKeyTextField()
+    key_type = models.CharField(max_length=30, blank=True, editable=False)
+    not_before = models.DateTimeField(null=True, blank=True, editable=False)
+    not_after = models.DateTimeField(null=True, blank=True, editable=False)
+    fingerprint_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    names = models.JSONField(default=list, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Not stored: set it before full_clean() to decrypt an encrypted key.
+    passphrase = None
+
+    class Meta:
+        ordering = ["not_after", "name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def days_left(self):
+        if self.not_after is None:
+            return None
+        return (self.not_after - timezone.now()).days
+
+    def clean(self):
+        checked = certificates.check(
+            self.certificate, self.chain, self.private_key, self.passphrase
+        )
+        self.certificate, self.chain = checked.certificate, checked.chain
+        self.private_key, self.key_type = checked.private_key, checked.key_type
+        self.not_before, self.not_after = checked.not_before, checked.not_after
+        self.fingerprint_sha256, self.names = checked.fingerprint, checked.names
+        self._check_sites_still_covered()
+
+    def _check_sites_still_covered(self):
+        if self.pk is None:
+            return
+        https = self.sites.filter(protocol=Site.Protocol.HTTPS)
+        lost = [s.host for s in https if not certificates.covers(self.names, s.host)]
+        if lost:
+            raise ValidationError(
+                {"certificate": f"it no longer covers {', '.join(sorted(lost))}"}
+            )
+
+    def save(self, *args, **kwargs):
+        self.full_clean()
+        super().save(*args, **kwargs)
+        self.passphrase = None
+
+
 class Site(models.Model):
     class Protocol(models.TextChoices):
         HTTP = "http", "http"
@@ -91,6 +162,15 @@ class Site(models.Model):
     )
     status = models.CharField(
         max_length=11, choices=Status.choices, default=Status.ACTIVE
+    )
+    certificate = models.ForeignKey(
+        Certificate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sites",
+        help_text="An uploaded certificate; an https site with one is served "
+        "with it and never through ACME.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -135,11 +215,14 @@ class Site(models.Model):
     def clean(self):
         if self.protocol != self.Protocol.HTTPS:
             return
+        if self.certificate_id is not None:
+            self._check_certificate_covers()
+            return
         if not self.auto_ssl:
             raise ValidationError(
                 {
-                    "auto_ssl": "An https site needs automatic TLS (auto_ssl): "
-                    "this version obtains its certificates only that way."
+                    "auto_ssl": "An https site needs auto_ssl or a certificate "
+                    "that covers its host."
                 }
             )
         wildcard = (self.host or "").startswith("*.")
@@ -151,6 +234,16 @@ class Site(models.Model):
                     "auto_ssl": "A wildcard host cannot get an automatic ACME "
                     "certificate here (it needs the DNS challenge); use http, "
                     "or CADDY_TLS_ISSUER=internal for local use."
+                }
+            )
+
+    def _check_certificate_covers(self):
+        names = self.certificate.names
+        if self.host and not certificates.covers(names, self.host):
+            raise ValidationError(
+                {
+                    "certificate": f"The certificate {self.certificate.name} does "
+                    f"not cover {self.host}: it names {', '.join(names) or 'no host'}."
                 }
             )
 

@@ -8,12 +8,12 @@ are caught by Django's own signals.
 
 from django.db import transaction
 from django.db.models import F
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import Signal, receiver
 
 from site_management import oplog
 from site_management.caddy.trigger import request_sync
-from site_management.models import Addresses, Site, SyncStatus
+from site_management.models import Addresses, Certificate, Site, SyncStatus
 
 caddy_sync_required = Signal()  # sender, instance (a Site), action
 ssl_certificate_uploaded = Signal()  # sender, instance (a Site)
@@ -83,3 +83,30 @@ def sync_required(sender, instance, action="update", **kwargs):
 @receiver(ssl_certificate_uploaded, dispatch_uid="ssl_certificate_uploaded")
 def certificate_uploaded(sender, instance, **kwargs):
     _changed(instance, "update_ssl")
+
+
+@receiver(post_save, sender=Certificate, dispatch_uid="certificate_saved")
+def certificate_saved(sender, instance, raw=False, **kwargs):
+    if raw:
+        return
+    _certificate_changed(instance, list(instance.sites.values_list("pk", flat=True)))
+
+
+@receiver(pre_delete, sender=Certificate, dispatch_uid="certificate_deleting")
+def certificate_deleting(sender, instance, **kwargs):
+    # By post_delete the sites' foreign keys are already NULL; note them now.
+    instance._site_ids = list(instance.sites.values_list("pk", flat=True))
+
+
+@receiver(post_delete, sender=Certificate, dispatch_uid="certificate_deleted")
+def certificate_deleted(sender, instance, **kwargs):
+    _certificate_changed(instance, getattr(instance, "_site_ids", []))
+
+
+def _certificate_changed(certificate, site_ids):
+    """Every site using the certificate changes with it; even with none, a
+    sync writes or removes its files."""
+    Site.objects.filter(pk__in=site_ids).update(
+        sync_status=SyncStatus.PENDING, revision=F("revision") + 1
+    )
+    request_sync(f"certificate {certificate.name}")

@@ -17,6 +17,7 @@ def caddy_harness(tmp_path_factory, django_db_setup, django_db_blocker):
         CADDY_BIND="127.0.0.1",
         CADDY_TLS_ISSUER="internal",
         CADDY_LOG_DIR=str(logs),
+        CADDY_BASE_PATH=str(harness.base / "control"),
         CADDY_SYNC_DEBOUNCE_MS=100,
         CADDY_TIMEOUT_SECONDS=5,
     ):

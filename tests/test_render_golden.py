@@ -238,3 +238,43 @@ def test_many_sites_are_grouped_into_routes_of_at_most_100_hosts():
     assert all(not host.startswith("*.") for host in hosts[:240])
     assert all(host.startswith("*.") for host in hosts[240:])
     assert http["routes"][-1]["@id"] == "http-not-found"
+
+
+def test_uploaded_certificates_are_loaded_selected_by_sni_and_kept_from_acme():
+    config = render_case("https_uploaded_certificate").config
+    https = servers(config)["https"]
+    tls = config["apps"]["tls"]
+
+    tags = [entry["tags"] for entry in tls["certificates"]["load_files"]]
+    assert tags == [["cert-aaaaaaaaaaaaaaaa"], ["cert-bbbbbbbbbbbbbbbb"]]
+    policies = https["tls_connection_policies"]
+    assert [p["match"]["sni"] for p in policies[:-1]] == [
+        ["other.example.org"],
+        ["shop.example.com"],
+        ["*.example.com"],
+    ]
+    assert policies[-1] == {}
+    assert https["automatic_https"]["skip_certificates"] == [
+        "*.example.com",
+        "other.example.org",
+        "shop.example.com",
+    ]
+    # Only the auto_ssl site without a certificate is left to the issuer.
+    assert tls["automation"]["policies"][0]["subjects"] == ["auto.example.net"]
+
+
+def test_a_site_whose_certificate_is_gone_is_refused_and_others_still_load():
+    rendered = render_case("https_certificate_missing")
+    tls = rendered.config["apps"]["tls"]
+
+    assert rendered.refused == {
+        1: "https without auto_ssl needs an uploaded certificate"
+    }
+    assert [entry["tags"] for entry in tls["certificates"]["load_files"]] == [
+        ["cert-bbbbbbbbbbbbbbbb"]
+    ]
+    https = servers(rendered.config)["https"]
+    assert [p.get("match") for p in https["tls_connection_policies"]] == [
+        {"sni": ["kept.example.com"]},
+        None,
+    ]

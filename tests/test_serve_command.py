@@ -57,7 +57,9 @@ def test_serve_runs_caddy_the_admin_and_the_reconcile_and_stops_on_sigterm(
         return response.text == "upstream app"
 
     eventually(site_served, timeout=60)
-    assert answers(f"{web}/admin/login/").status_code == 200
+    # Caddy serves the sites before the admin's server starts listening.
+    login = eventually(lambda: answers(f"{web}/admin/login/"), timeout=60)
+    assert login.status_code == 200
     assert answers(f"{web}/static/admin/css/base.css").status_code == 200
 
     create_site("added-later.test", app.address)  # reaches it by reconcile

@@ -44,6 +44,8 @@ def last_line(result):
         ("CADDY_TLS_ISSUER", "zerossl", "not one of"),
         ("CADDY_BIND", "not_an_ip", "not an IP address"),
         ("CADDY_RECONCILE_SECONDS", "0", "out of range"),
+        ("CADDY_CERT_WARN_DAYS", "two weeks", "not a whole number"),
+        ("CADDY_CERT_WARN_DAYS", "-1", "out of range"),
         ("DEBUG", "maybe", "not a boolean"),
         ("CELERY_BROKER_URL", "amqp://x", "must be a redis:// URL"),
         ("CADDY_NOTIFY_WEBHOOK_URL", "hooks.example", "must be an http(s) URL"),

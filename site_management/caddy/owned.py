@@ -15,7 +15,7 @@ import httpx
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from site_management.caddy import process
+from site_management.caddy import certfiles, process
 from site_management.caddy.render import render
 from site_management.caddy.specs import load_site_specs, render_options
 
@@ -63,6 +63,7 @@ class OwnedCaddy:
         a restart never brings back a config the database no longer holds.
         """
         specs, _ = load_site_specs()
+        certfiles.write_for_specs(specs)  # Caddy loads them while it starts
         config = render(specs, render_options()).config
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:

@@ -7,6 +7,7 @@ network; `specs.py` turns rows into the `SiteSpec` values this module takes.
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -38,6 +39,11 @@ class SiteSpec:
     auto_ssl: bool
     status: str
     upstreams: tuple[str, ...] = ()
+    # An uploaded certificate: its SHA-256 fingerprint and the files the
+    # sync wrote for it. Empty when the site has none.
+    certificate: str = ""
+    certificate_file: str = ""
+    key_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,14 +143,22 @@ def check_spec(spec):
         raise ValidationError(f"protocol {spec.protocol!r} is unknown")
     if spec.status not in ("active", "inactive", "maintenance"):
         raise ValidationError(f"status {spec.status!r} is unknown")
-    if spec.protocol == "https" and not spec.auto_ssl:
+    if spec.protocol == "https" and not (spec.auto_ssl or spec.certificate):
         raise ValidationError("https without auto_ssl needs an uploaded certificate")
+    if spec.certificate and not re.fullmatch(r"[0-9a-f]{64}", spec.certificate):
+        raise ValidationError("the certificate fingerprint is not SHA-256 hex")
+    for path in (spec.certificate_file, spec.key_file) if spec.certificate else ():
+        if not path.startswith("/") or "{" in path or "}" in path:
+            raise ValidationError(f"certificate file {path!r} is not a plain path")
 
 
 def _route_order(route):
+    return _host_order(route["match"][0]["host"][0])
+
+
+def _host_order(host):
     # Exact hosts before wildcards, and longer wildcards before shorter ones,
     # so that a.example.com wins over *.example.com whatever the ids are.
-    host = route["match"][0]["host"][0]
     if host.startswith("*."):
         return (1, -host.count("."), host)
     return (0, 0, host)
@@ -179,8 +193,8 @@ def _listen(options, port):
     return [f"{bind}:{port}"]
 
 
-def _servers(http_routes, https_routes, options):
-    return {
+def _servers(http_routes, https_routes, cert_specs, options):
+    servers = {
         "http": {
             "listen": _listen(options, options.http_port),
             "routes": _grouped(http_routes) + [_not_found("http")],
@@ -193,13 +207,61 @@ def _servers(http_routes, https_routes, options):
             "automatic_https": {"disable_redirects": True},
         },
     }
+    if cert_specs:
+        https = servers["https"]
+        https["tls_connection_policies"] = _connection_policies(cert_specs)
+        # Hosts with an uploaded certificate must never go to ACME, even
+        # when the loaded certificate is about to expire.
+        skipped = sorted({spec.host for spec in cert_specs})
+        https["automatic_https"]["skip_certificates"] = skipped
+    return servers
 
 
-def _tls_app(subjects, options):
-    if not subjects:
-        return None
-    issuer = {"module": options.tls_issuer}
-    return {"automation": {"policies": [{"subjects": subjects, "issuers": [issuer]}]}}
+def certificate_tag(spec):
+    return f"cert-{spec.certificate[:16]}"
+
+
+def uses_certificate(spec):
+    """An https site with an uploaded certificate: served with it, no ACME."""
+    return spec.protocol == "https" and bool(spec.certificate)
+
+
+def _loaded_files(cert_specs):
+    files = {
+        certificate_tag(spec): {
+            "certificate": spec.certificate_file,
+            "key": spec.key_file,
+            "format": "pem",
+            "tags": [certificate_tag(spec)],
+        }
+        for spec in cert_specs
+    }
+    return [files[tag] for tag in sorted(files)]
+
+
+def _connection_policies(cert_specs):
+    """One policy per host, exact hosts first, so a host with its own
+    certificate never gets the one of a wildcard site above it; the final
+    empty policy serves every other host (auto_ssl sites)."""
+    policies = [
+        {
+            "match": {"sni": [spec.host]},
+            "certificate_selection": {"any_tag": [certificate_tag(spec)]},
+        }
+        for spec in sorted(cert_specs, key=lambda spec: _host_order(spec.host))
+    ]
+    return policies + [{}]
+
+
+def _tls_app(subjects, cert_specs, options):
+    tls = {}
+    if subjects:
+        issuer = {"module": options.tls_issuer}
+        policy = {"subjects": subjects, "issuers": [issuer]}
+        tls["automation"] = {"policies": [policy]}
+    if cert_specs:
+        tls["certificates"] = {"load_files": _loaded_files(cert_specs)}
+    return tls or None
 
 
 def _fingerprint(value):
@@ -207,15 +269,15 @@ def _fingerprint(value):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _apps(http_routes, https_routes, subjects, options):
+def _apps(http_routes, https_routes, subjects, cert_specs, options):
     apps = {
         "http": {
             "http_port": options.http_port,
             "https_port": options.https_port,
-            "servers": _servers(http_routes, https_routes, options),
+            "servers": _servers(http_routes, https_routes, cert_specs, options),
         }
     }
-    tls = _tls_app(sorted(subjects), options)
+    tls = _tls_app(sorted(subjects), cert_specs, options)
     if tls:
         apps["tls"] = tls
     if options.tls_issuer == "internal":
@@ -224,13 +286,21 @@ def _apps(http_routes, https_routes, subjects, options):
     return apps
 
 
+def _site_hash(spec, routes):
+    parts = [spec.status, routes]
+    if uses_certificate(spec) and routes:
+        # A new certificate is a change of the site even with the same routes.
+        parts += [spec.certificate, spec.certificate_file, spec.key_file]
+    return _fingerprint(parts)
+
+
 def render(specs, options):
     """Render the complete Caddy config for these sites.
 
     Sites that fail the last check are left out and reported in `refused`, so
     one bad row never stops the others from being served.
     """
-    http_routes, https_routes, subjects = [], [], []
+    http_routes, https_routes, subjects, cert_specs = [], [], [], []
     site_hashes, refused = {}, {}
 
     for spec in sorted(specs, key=lambda spec: spec.pk):
@@ -240,15 +310,17 @@ def render(specs, options):
             refused[spec.pk] = "; ".join(error.messages)
             continue
         routes = site_routes(spec, options) if spec.status != "inactive" else {}
-        site_hashes[spec.pk] = _fingerprint([spec.status, routes])
+        site_hashes[spec.pk] = _site_hash(spec, routes)
         http_routes += [routes["http"]] if "http" in routes else []
         https_routes += [routes["https"]] if "https" in routes else []
-        if "https" in routes and spec.auto_ssl:
+        if "https" in routes and uses_certificate(spec):
+            cert_specs.append(spec)
+        elif "https" in routes and spec.auto_ssl:
             subjects.append(spec.host)
 
     config = {
         "admin": {"listen": options.admin_listen},
-        "apps": _apps(http_routes, https_routes, subjects, options),
+        "apps": _apps(http_routes, https_routes, subjects, cert_specs, options),
     }
     body = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.sha256(body).hexdigest()

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from site_management.caddy import certfiles
 from site_management.caddy.render import RenderOptions, SiteSpec
 from site_management.models import Site
 
@@ -12,6 +13,7 @@ def load_site_specs():
     """Every site as a SiteSpec, and the rows they were read from by pk."""
     specs, rows = [], {}
     sites = Site.objects.prefetch_related("addresses").order_by("pk")
+    sites = sites.select_related("certificate")
     for site in sites:
         upstreams = tuple(sorted(a.ip_address for a in site.addresses.all()))
         specs.append(
@@ -22,10 +24,22 @@ def load_site_specs():
                 auto_ssl=site.auto_ssl,
                 status=site.status,
                 upstreams=upstreams,
+                **_certificate_fields(site.certificate),
             )
         )
         rows[site.pk] = site
     return specs, rows
+
+
+def _certificate_fields(certificate):
+    if certificate is None or not certificate.fingerprint_sha256:
+        return {}
+    cert_file, key_file = certfiles.paths(certificate.fingerprint_sha256)
+    return {
+        "certificate": certificate.fingerprint_sha256,
+        "certificate_file": cert_file,
+        "key_file": key_file,
+    }
 
 
 def admin_listen(api_url):

@@ -17,7 +17,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
-from site_management.caddy import notify, outcome_log
+from site_management.caddy import certfiles, notify, outcome_log
 from site_management.caddy.apply import NodeApplier, Plan
 from site_management.caddy.client import CaddyClient, CaddyError
 from site_management.caddy.isolate import spec_from_json
@@ -47,6 +47,8 @@ class SyncOutcome:
     drift: bool = False
     refused: dict = field(default_factory=dict)
     changed_hosts: list = field(default_factory=list)
+    # Not failures of the sync, but worth the same notification.
+    warnings: list = field(default_factory=list)
 
     @property
     def ok(self):
@@ -59,6 +61,9 @@ class SyncOutcome:
     @property
     def problem(self):
         """A one-line summary of what is wrong after this sync, or ""."""
+        return "; ".join(filter(None, [self._failure(), *self.warnings]))
+
+    def _failure(self):
         if self.error:
             return self.error
         if self.refused:
@@ -128,7 +133,8 @@ def _sync_locked(node, trigger, hosts):
     specs, sites = load_site_specs()
     options = render_options()
     desired = render(specs, options)
-    plan = make_plan(specs, sites, desired, options)
+    used_certificates = _write_certificate_files(specs)
+    plan = make_plan(specs, sites, desired, options, used_certificates)
 
     client = CaddyClient(node.admin_url, settings.CADDY_TIMEOUT_SECONDS)
     applier = NodeApplier(client, node.applied_etag, desired, specs)
@@ -137,8 +143,11 @@ def _sync_locked(node, trigger, hosts):
     except CaddyError as error:
         applied = applier.failed(Result.UNREACHABLE, str(error))
 
+    if applied.result in (Result.APPLIED, Result.UNCHANGED, Result.PARTIAL):
+        certfiles.prune(used_certificates)
     duration_ms = int((time.monotonic() - clock) * 1000)
     outcome = _outcome(node, applied, desired, sites, plan)
+    outcome.warnings = expiry_warnings()
     _record_node(node, outcome, applied, started_at, duration_ms)
     _record_attempt(node, trigger, outcome, started_at, duration_ms, len(specs))
     outcome.changed_hosts = record_sites(specs, sites, desired, plan, applied)
@@ -147,13 +156,27 @@ def _sync_locked(node, trigger, hosts):
     return outcome
 
 
-def make_plan(specs, sites, desired, options):
+def _write_certificate_files(specs):
+    """Write the certificate files before Caddy is told to load them. A
+    failure is logged; Caddy then refuses the sites whose files are missing."""
+    try:
+        return certfiles.write_for_specs(specs)
+    except OSError as error:
+        log.error("certificate files not written: %s", error)
+        return {spec.certificate for spec in specs if spec.certificate}
+
+
+def make_plan(specs, sites, desired, options, used_certificates=None):
     """Sort sites into stable, changed and held (see Plan)."""
     stable, changed, held, previous = [], [], [], {}
     for spec in specs:
         row = sites[spec.pk]
         if row.applied_spec:
-            previous[spec.pk] = spec_from_json(row.applied_spec)
+            kept = spec_from_json(row.applied_spec)
+            # A certificate that was deleted or detached is not served on:
+            # its files go, and the operator may have removed it on purpose.
+            if not kept.certificate or kept.certificate in (used_certificates or ()):
+                previous[spec.pk] = kept
         if spec.pk in desired.refused:
             continue
         site_hash = desired.site_hashes[spec.pk]
@@ -212,6 +235,22 @@ def _record_attempt(node, trigger, outcome, started_at, duration_ms, site_count)
         site_count=site_count,
         error=outcome.problem,
     )
+
+
+def expiry_warnings():
+    """One line per certificate within CADDY_CERT_WARN_DAYS of its end."""
+    from site_management.models import Certificate
+
+    limit = timezone.now() + timedelta(days=settings.CADDY_CERT_WARN_DAYS)
+    soon = Certificate.objects.filter(not_after__lte=limit).order_by("not_after")
+    return [certificate_warning(cert) for cert in soon]
+
+
+def certificate_warning(cert):
+    days = cert.days_left
+    if cert.not_after <= timezone.now():
+        return f"certificate {cert.name} has expired"
+    return f"certificate {cert.name} expires in {days} day{'s' * (days != 1)}"
 
 
 def prune_history():
