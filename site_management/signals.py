@@ -55,7 +55,7 @@ def site_saved(sender, instance, created, raw=False, **kwargs):
         return
     if created:
         _log_on_commit(oplog.site_created, instance.host)
-    _changed(instance, "update")
+    _changed(instance, "create" if created else "update")
 
 
 @receiver(post_delete, sender=Site, dispatch_uid="site_deleted")

@@ -128,7 +128,8 @@ def test_changes_made_while_caddy_was_down_are_applied_by_caddy_sync(caddy, upst
     assert dict(Site.objects.values_list("host", "sync_status")) == {
         "added.test": "pending",
         "edited.test": "pending",
-        "kept.test": "live",  # untouched, and what Caddy last took
+        # Untouched, but nothing is served while Caddy is down: not live.
+        "kept.test": "pending",
     }
 
     # A restarted Caddy starts empty. The background retry may get there

@@ -5,6 +5,7 @@ waited for, and a lease left behind by a crashed process is taken over."""
 
 import random
 import textwrap
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,6 +26,7 @@ from tests.support import (
     database_config,
     eventually,
     live_config,
+    manage,
     reconciling,
     start_manage,
 )
@@ -222,3 +224,35 @@ def test_an_expired_lease_of_a_crashed_process_is_taken_over(caddy, served):
     assert_serves(caddy, "lease.test", served)
     node = CaddyNode.objects.get(name="default")
     assert (node.lease_owner, node.lease_until) == ("", None)
+
+
+def test_an_exiting_shell_waits_for_a_busy_lease_instead_of_giving_up(caddy, upstreams):
+    app = upstreams("app")
+    CaddyNode.objects.update_or_create(
+        name="default",
+        defaults={
+            "admin_url": caddy.api_url,
+            "lease_owner": "another process",
+            "lease_until": timezone.now() + timedelta(minutes=5),
+        },
+    )
+
+    def free_the_lease():
+        CaddyNode.objects.update(lease_owner="", lease_until=None)
+        connection.close()
+
+    release = threading.Timer(2.0, free_the_lease)
+    release.start()
+    snippet = (
+        "from site_management.models import Site, Addresses; "
+        "s = Site.objects.create(host='waited.test'); "
+        f"Addresses.objects.create(site=s, ip_address='{app.address}')"
+    )
+
+    try:
+        result = manage(caddy, "shell", "-c", snippet)
+    finally:
+        release.join()
+
+    assert result.returncode == 0, result.stderr
+    assert_serves(caddy, "waited.test", app)

@@ -144,3 +144,14 @@ def test_syncing_again_without_a_change_is_unchanged_and_posts_nothing(caddy, se
     )
     assert node().last_drift_at is None
     assert_put_back(caddy, site, app)
+
+
+def test_a_caddy_restarted_with_the_same_config_has_not_drifted(caddy, served):
+    same = live_config(caddy)
+    caddy.stop()
+    caddy.start(config=same)
+
+    [outcome] = sync_all("test")
+
+    assert (outcome.result, outcome.drift) == ("unchanged", False)
+    assert CaddyNode.objects.get().last_drift_at is None

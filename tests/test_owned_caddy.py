@@ -88,3 +88,24 @@ class socket_listening:
 
     def __exit__(self, *exc):
         self.socket.close()
+
+
+def test_a_caddy_whose_admin_api_was_moved_by_hand_is_restarted(own_ports, upstreams):
+    app = upstreams("app")
+    create_site("moved.test", app.address)
+    caddy = OwnedCaddy.start()
+    try:
+        first_pid = caddy.process.pid
+        elsewhere = {"admin": {"listen": f"127.0.0.1:{free_port()}"}}
+        httpx.post(f"{own_ports.CADDY_API_URL}/load", json=elsewhere, timeout=5)
+
+        def back_with_its_own_config():
+            try:
+                response = get(own_ports, "moved.test")
+            except httpx.HTTPError:
+                return False
+            return caddy.process.pid != first_pid and response.text == "upstream app"
+
+        eventually(back_with_its_own_config, timeout=60)
+    finally:
+        caddy.stop()

@@ -75,3 +75,14 @@ def test_serve_runs_caddy_the_admin_and_the_reconcile_and_stops_on_sigterm(
     child.wait(30)
     assert answers(f"http://127.0.0.1:{ports['admin']}/config/") is None
     assert answers(site_url) is None
+
+
+def test_caddy_stops_when_serve_is_killed_outright(serve):
+    child, ports = serve
+    admin = f"http://127.0.0.1:{ports['admin']}/config/"
+    eventually(lambda: answers(admin), timeout=60)
+
+    child.kill()
+    child.wait(10)
+
+    eventually(lambda: answers(admin) is None, timeout=30)

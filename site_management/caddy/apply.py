@@ -5,10 +5,11 @@ differs, and when Caddy refuses the document finds the refused sites (see
 isolate.py) so everything else still goes live.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
-from site_management.caddy.client import CaddyRejected, ConfigChanged
+from site_management.caddy.client import CaddyRejected, ConfigChanged, canonical
 from site_management.caddy.isolate import Isolation
 from site_management.caddy.render import render
 from site_management.models import SyncAttempt
@@ -56,9 +57,9 @@ class Applied:
 
 
 class NodeApplier:
-    def __init__(self, client, last_etag, desired=None, desired_specs=()):
+    def __init__(self, client, last_hash, desired=None, desired_specs=()):
         self.client = client
-        self.last_etag = last_etag
+        self.last_hash = last_hash
         # The sync has rendered every site already; the first attempt is
         # nearly always exactly those sites, so keep that render.
         self._renders = {}
@@ -116,7 +117,7 @@ class NodeApplier:
         rendered = self._renders.get(frozenset(specs)) or render(specs, options)
         for _ in range(CONFLICT_ATTEMPTS):
             live, etag = self.client.get_config()
-            self._notice_drift(live, etag)
+            self._notice_drift(live)
             if live == rendered.config:
                 self.live_hash, self.etag = rendered.hash, etag
                 return None
@@ -131,10 +132,13 @@ class NodeApplier:
             return None
         raise ConfigChanged("Caddy's config kept changing while it was replaced")
 
-    def _notice_drift(self, live, etag):
-        """The first read of a sync tells whether someone else changed the
-        node since our last write (an edit by hand, a restart)."""
+    def _notice_drift(self, live):
+        """The first read of a sync tells whether the node runs something other
+        than what was last applied to it (an edit by hand, a restart without
+        the config). Content is compared, not the ETag: a Caddy restarted
+        with the same config has not drifted."""
         if self.live_before is not None:
             return
         self.live_before = live or {}
-        self.drift = bool(self.last_etag) and etag != self.last_etag
+        live_hash = hashlib.sha256(canonical(live)).hexdigest()
+        self.drift = bool(self.last_hash) and live_hash != self.last_hash

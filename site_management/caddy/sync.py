@@ -137,7 +137,7 @@ def _sync_locked(node, trigger, hosts):
     plan = make_plan(specs, sites, desired, options, used_certificates)
 
     client = CaddyClient(node.admin_url, settings.CADDY_TIMEOUT_SECONDS)
-    applier = NodeApplier(client, node.applied_etag, desired, specs)
+    applier = NodeApplier(client, node.applied_hash, desired, specs)
     try:
         applied = applier.apply(plan)
     except CaddyError as error:
