@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from site_management import oplog
-from site_management.caddy.background import syncer
-from site_management.models import Addresses, CaddyNode, Site, SyncStatus
+from site_management.caddy.background import LEASE_WAIT_SECONDS
+from site_management.caddy.sync import LeaseBusy, sync_all
+from site_management.models import Addresses, Site, SyncStatus
 from site_management.validators import normalize_host, normalize_upstream
 
 
@@ -122,11 +123,14 @@ class EnhancedCaddyManager:
             Addresses.objects.create(site=site, ip_address=address)
 
     def _wait_for_sync(self):
-        if not syncer.flush():
-            return False, "the sync did not finish in time; the change stays pending"
-        node = CaddyNode.objects.filter(name="default").first()
-        ok = node is not None and node.last_result in ("applied", "unchanged")
-        return ok, "" if ok else (node.last_error if node else "no sync has run")
+        """Run the sync now, here, whatever trigger the saves queued (the
+        in-process one or Celery), so the caller learns how it went."""
+        try:
+            outcomes = sync_all(trigger="manager", wait_seconds=LEASE_WAIT_SECONDS)
+        except LeaseBusy as busy:
+            return False, f"{busy}; the change stays pending"
+        ok = all(outcome.ok for outcome in outcomes)
+        return ok, "; ".join(outcome.problem for outcome in outcomes if outcome.problem)
 
     def _step(self, host, step, status):
         if self.enable_logging:
