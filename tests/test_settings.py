@@ -41,6 +41,8 @@ def last_line(result):
         ("CADDY_HTTPS_PORT", "70000", "out of range"),
         ("CADDY_API_URL", "ftp://x", "must look like"),
         ("CADDY_API_URL", "http://127.0.0.1", "must be http://host:port"),
+        ("CADDY_API_URL", "http://0.0.0.0:2019", "must be on loopback"),
+        ("CADDY_API_URL", "http://caddy.example:2019", "must be on loopback"),
         ("CADDY_TLS_ISSUER", "zerossl", "not one of"),
         ("CADDY_BIND", "not_an_ip", "not an IP address"),
         ("CADDY_RECONCILE_SECONDS", "0", "out of range"),

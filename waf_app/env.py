@@ -77,7 +77,22 @@ def admin_url(name, default):
         raise ImproperlyConfigured(
             f"{name}={value!r} must be http://host:port with nothing after the port"
         )
+    if not _is_loopback(parts.hostname):
+        # The rendered config makes Caddy listen for its admin API right
+        # there, and that API can rewrite everything Caddy serves.
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be on loopback (127.0.0.1, ::1 or localhost)"
+        )
     return value
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def path(name, default):

@@ -6,85 +6,206 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='CaddyNode',
+            name="CaddyNode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('admin_url', models.CharField(max_length=200)),
-                ('applied_hash', models.CharField(blank=True, max_length=64)),
-                ('applied_etag', models.CharField(blank=True, max_length=200)),
-                ('last_attempt_at', models.DateTimeField(null=True)),
-                ('last_success_at', models.DateTimeField(null=True)),
-                ('last_result', models.CharField(blank=True, max_length=20)),
-                ('last_error', models.TextField(blank=True)),
-                ('last_duration_ms', models.PositiveIntegerField(null=True)),
-                ('lease_owner', models.CharField(blank=True, max_length=64)),
-                ('lease_until', models.DateTimeField(null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("admin_url", models.CharField(max_length=200)),
+                ("applied_hash", models.CharField(blank=True, max_length=64)),
+                ("applied_etag", models.CharField(blank=True, max_length=200)),
+                ("last_attempt_at", models.DateTimeField(null=True)),
+                ("last_success_at", models.DateTimeField(null=True)),
+                ("last_result", models.CharField(blank=True, max_length=20)),
+                ("last_error", models.TextField(blank=True)),
+                ("last_duration_ms", models.PositiveIntegerField(null=True)),
+                ("lease_owner", models.CharField(blank=True, max_length=64)),
+                ("lease_until", models.DateTimeField(null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('host', site_management.fields.HostField(help_text="Lower-case host name; internationalised names are stored in their ASCII form; one leading '*.' makes a wildcard.", max_length=253, unique=True)),
-                ('protocol', models.CharField(choices=[('http', 'http'), ('https', 'https')], default='http', max_length=5)),
-                ('auto_ssl', models.BooleanField(default=False, help_text='Let Caddy obtain and renew the certificate.')),
-                ('status', models.CharField(choices=[('active', 'active'), ('inactive', 'inactive'), ('maintenance', 'maintenance')], default='active', max_length=11)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('revision', models.PositiveBigIntegerField(default=0, editable=False)),
-                ('sync_status', models.CharField(choices=[('pending', 'pending'), ('live', 'live'), ('failed', 'failed')], default='pending', editable=False, max_length=7)),
-                ('sync_error', models.TextField(blank=True, editable=False)),
-                ('last_sync_attempt_at', models.DateTimeField(editable=False, null=True)),
-                ('last_synced_at', models.DateTimeField(editable=False, null=True)),
-                ('applied_hash', models.CharField(blank=True, editable=False, max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "host",
+                    site_management.fields.HostField(
+                        help_text="Lower-case host name; internationalised names are stored in their ASCII form; one leading '*.' makes a wildcard.",
+                        max_length=253,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "protocol",
+                    models.CharField(
+                        choices=[("http", "http"), ("https", "https")],
+                        default="http",
+                        max_length=5,
+                    ),
+                ),
+                (
+                    "auto_ssl",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Let Caddy obtain and renew the certificate.",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "active"),
+                            ("inactive", "inactive"),
+                            ("maintenance", "maintenance"),
+                        ],
+                        default="active",
+                        max_length=11,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("revision", models.PositiveBigIntegerField(default=0, editable=False)),
+                (
+                    "sync_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("live", "live"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        editable=False,
+                        max_length=7,
+                    ),
+                ),
+                ("sync_error", models.TextField(blank=True, editable=False)),
+                (
+                    "last_sync_attempt_at",
+                    models.DateTimeField(editable=False, null=True),
+                ),
+                ("last_synced_at", models.DateTimeField(editable=False, null=True)),
+                (
+                    "applied_hash",
+                    models.CharField(blank=True, editable=False, max_length=64),
+                ),
             ],
             options={
-                'ordering': ['host'],
+                "ordering": ["host"],
             },
         ),
         migrations.CreateModel(
-            name='Addresses',
+            name="Addresses",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ip_address', site_management.fields.UpstreamField(help_text='host:port of the upstream, e.g. 127.0.0.1:8080 or [::1]:8080', max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('site', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='addresses', to='site_management.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "ip_address",
+                    site_management.fields.UpstreamField(
+                        help_text="host:port of the upstream, e.g. 127.0.0.1:8080 or [::1]:8080",
+                        max_length=300,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "site",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="addresses",
+                        to="site_management.site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'address',
-                'verbose_name_plural': 'addresses',
-                'ordering': ['site_id', 'ip_address'],
-                'constraints': [models.UniqueConstraint(fields=('site', 'ip_address'), name='unique_upstream_per_site', violation_error_message='This site already has that upstream address.')],
+                "verbose_name": "address",
+                "verbose_name_plural": "addresses",
+                "ordering": ["site_id", "ip_address"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("site", "ip_address"),
+                        name="unique_upstream_per_site",
+                        violation_error_message="This site already has that upstream address.",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SyncAttempt',
+            name="SyncAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('duration_ms', models.PositiveIntegerField()),
-                ('trigger', models.CharField(max_length=200)),
-                ('result', models.CharField(choices=[('applied', 'applied'), ('unchanged', 'unchanged'), ('unreachable', 'Caddy unreachable'), ('rejected', 'rejected by Caddy')], max_length=20)),
-                ('config_hash', models.CharField(max_length=64)),
-                ('site_count', models.PositiveIntegerField()),
-                ('error', models.TextField(blank=True)),
-                ('node', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='site_management.caddynode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("duration_ms", models.PositiveIntegerField()),
+                ("trigger", models.CharField(max_length=200)),
+                (
+                    "result",
+                    models.CharField(
+                        choices=[
+                            ("applied", "applied"),
+                            ("unchanged", "unchanged"),
+                            ("unreachable", "Caddy unreachable"),
+                            ("rejected", "rejected by Caddy"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("config_hash", models.CharField(max_length=64)),
+                ("site_count", models.PositiveIntegerField()),
+                ("error", models.TextField(blank=True)),
+                (
+                    "node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempts",
+                        to="site_management.caddynode",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
-                'indexes': [models.Index(fields=['node', '-started_at'], name='site_manage_node_id_9a9a67_idx')],
+                "ordering": ["-started_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["node", "-started_at"],
+                        name="site_manage_node_id_9a9a67_idx",
+                    )
+                ],
             },
         ),
     ]

@@ -4,45 +4,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('site_management', '0001_initial'),
+        ("site_management", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='caddynode',
-            name='failing_since',
+            model_name="caddynode",
+            name="failing_since",
             field=models.DateTimeField(null=True),
         ),
         migrations.AddField(
-            model_name='caddynode',
-            name='last_drift_at',
+            model_name="caddynode",
+            name="last_drift_at",
             field=models.DateTimeField(null=True),
         ),
         migrations.AddField(
-            model_name='site',
-            name='applied_spec',
+            model_name="site",
+            name="applied_spec",
             field=models.JSONField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='site',
-            name='rejected_hash',
+            model_name="site",
+            name="rejected_hash",
             field=models.CharField(blank=True, editable=False, max_length=64),
         ),
         migrations.AddField(
-            model_name='syncattempt',
-            name='drift',
-            field=models.BooleanField(default=False, help_text='Caddy ran a config this project had not applied.'),
+            model_name="syncattempt",
+            name="drift",
+            field=models.BooleanField(
+                default=False,
+                help_text="Caddy ran a config this project had not applied.",
+            ),
         ),
         migrations.AlterField(
-            model_name='site',
-            name='sync_status',
-            field=models.CharField(choices=[('pending', 'pending'), ('live', 'live'), ('failed', 'failed'), ('drifted', 'drifted')], default='pending', editable=False, max_length=7),
+            model_name="site",
+            name="sync_status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "pending"),
+                    ("live", "live"),
+                    ("failed", "failed"),
+                    ("drifted", "drifted"),
+                ],
+                default="pending",
+                editable=False,
+                max_length=7,
+            ),
         ),
         migrations.AlterField(
-            model_name='syncattempt',
-            name='result',
-            field=models.CharField(choices=[('applied', 'applied'), ('unchanged', 'unchanged'), ('partial', 'applied without refused sites'), ('unreachable', 'Caddy unreachable'), ('rejected', 'rejected by Caddy')], max_length=20),
+            model_name="syncattempt",
+            name="result",
+            field=models.CharField(
+                choices=[
+                    ("applied", "applied"),
+                    ("unchanged", "unchanged"),
+                    ("partial", "applied without refused sites"),
+                    ("unreachable", "Caddy unreachable"),
+                    ("rejected", "rejected by Caddy"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -6,35 +6,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('site_management', '0002_sync_survival'),
+        ("site_management", "0002_sync_survival"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Certificate',
+            name="Certificate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('certificate', site_management.fields.CertificateTextField(help_text='PEM (or DER) certificate; it may also hold the chain.')),
-                ('chain', site_management.fields.CertificateTextField(blank=True, help_text='Intermediate certificates, in any order.')),
-                ('private_key', site_management.fields.PrivateKeyTextField()),
-                ('key_type', models.CharField(blank=True, editable=False, max_length=30)),
-                ('not_before', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('not_after', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('fingerprint_sha256', models.CharField(blank=True, editable=False, max_length=64)),
-                ('names', models.JSONField(blank=True, default=list, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "certificate",
+                    site_management.fields.CertificateTextField(
+                        help_text="PEM (or DER) certificate; it may also hold the chain."
+                    ),
+                ),
+                (
+                    "chain",
+                    site_management.fields.CertificateTextField(
+                        blank=True, help_text="Intermediate certificates, in any order."
+                    ),
+                ),
+                ("private_key", site_management.fields.PrivateKeyTextField()),
+                (
+                    "key_type",
+                    models.CharField(blank=True, editable=False, max_length=30),
+                ),
+                (
+                    "not_before",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                (
+                    "not_after",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                (
+                    "fingerprint_sha256",
+                    models.CharField(blank=True, editable=False, max_length=64),
+                ),
+                ("names", models.JSONField(blank=True, default=list, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['not_after', 'name'],
+                "ordering": ["not_after", "name"],
             },
         ),
         migrations.AddField(
-            model_name='site',
-            name='certificate',
-            field=models.ForeignKey(blank=True, help_text='An uploaded certificate; an https site with one is served with it and never through ACME.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sites', to='site_management.certificate'),
+            model_name="site",
+            name="certificate",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="An uploaded certificate; an https site with one is served with it and never through ACME.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="sites",
+                to="site_management.certificate",
+            ),
         ),
     ]
