@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from site_management import certificates
 from site_management.fields import (
@@ -100,6 +101,9 @@ class Certificate(models.Model):
 
     # Not stored: set it before full_clean() to decrypt an encrypted key.
     passphrase = None
+
+    # Who changed what; the key never goes into the audit trail.
+    history = HistoricalRecords(excluded_fields=["private_key"])
 
     class Meta:
         ordering = ["not_after", "name"]
@@ -206,6 +210,9 @@ class Site(models.Model):
 
     objects = SyncingQuerySet.as_manager()
 
+    # Who changed what; the sync's own bookkeeping is not an operator's change.
+    history = HistoricalRecords(excluded_fields=list(SYNC_FIELDS))
+
     class Meta:
         ordering = ["host"]
 
@@ -268,6 +275,7 @@ class Addresses(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SyncingQuerySet.as_manager()
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "address"

@@ -165,3 +165,30 @@ def redis_url(name):
     if value and urlsplit(value).scheme not in ("redis", "rediss"):
         raise ImproperlyConfigured(f"{name}={value!r} must be a redis:// URL")
     return value
+
+
+RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def rate(name, default):
+    """A throttle rate such as `30/minute`, in the form REST framework reads."""
+    value = _raw(name, default)
+    count, slash, period = value.partition("/")
+    if not (slash and count.isdigit() and int(count) > 0 and period in RATE_PERIODS):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate like 30/minute "
+            f"(period: {', '.join(RATE_PERIODS)})"
+        )
+    return value
+
+
+def origin_list(name):
+    """Comma-separated origins such as https://admin.example.com."""
+    origins = [part.strip() for part in _raw(name, "").split(",") if part.strip()]
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ImproperlyConfigured(
+                f"{name}: {origin!r} is not an origin like https://host[:port]"
+            )
+    return origins
