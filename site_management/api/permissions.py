@@ -3,6 +3,8 @@
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from site_management.api.auth import count_guest_request
+
 
 def may_read(user):
     if not (user and user.is_authenticated and user.is_active):
@@ -16,6 +18,9 @@ class StaffWritesOperatorsRead(BasePermission):
     message = "Reading needs a staff account or the operators group; writing, staff."
 
     def has_permission(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            count_guest_request(request, view)
+            return False
         if request.method in SAFE_METHODS:
             return may_read(request.user)
         return bool(request.user and request.user.is_active and request.user.is_staff)
