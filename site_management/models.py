@@ -118,6 +118,10 @@ class Certificate(models.Model):
         return (self.not_after - timezone.now()).days
 
     def clean(self):
+        texts = (self.certificate, self.chain, self.private_key)
+        if not all(isinstance(text, str) for text in texts):
+            # An upload clean_fields() could not read; it has said why.
+            return
         checked = certificates.check(
             self.certificate, self.chain, self.private_key, self.passphrase
         )

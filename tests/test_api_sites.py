@@ -219,3 +219,41 @@ def test_a_der_file_is_accepted_through_multipart(staff):
 
     assert response.status_code == 201, response.content
     assert response.json()["fingerprint_sha256"] == leaf.fingerprint
+
+
+def test_an_unreadable_certificate_file_is_refused_not_a_server_error(staff):
+    from django.core.exceptions import ValidationError
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    leaf = CA.leaf("junk.test")
+
+    response = staff.post(
+        "/api/certificates/",
+        {
+            "name": "junk",
+            "certificate_file": SimpleUploadedFile("c.der", b"\x00junk bytes"),
+            "private_key": leaf.key_pem(),
+        },
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    assert "not a certificate" in response.json()["certificate"][0]
+    # The ORM, which the admin's file fields use, says the same.
+    with pytest.raises(ValidationError) as refused:
+        Certificate(name="j", certificate=b"junk", private_key=leaf.key_pem()).save()
+    assert "certificate" in refused.value.message_dict
+    assert not Certificate.objects.exists()
+
+
+def test_odd_queries_and_addresses_get_json_errors(staff):
+    nul = staff.get("/api/sites/?search=a%00b")
+    nowhere = staff.get("/api/sites/1.5/")
+
+    assert nul.status_code == 400
+    assert nul.json() == {"detail": "Null characters are not allowed."}
+    assert nowhere.status_code == 404
+    assert nowhere["Content-Type"] == "application/json"
+    outside = staff.get("/no-such-page/")
+    assert outside.status_code == 404
+    assert outside["Content-Type"].startswith("text/html")

@@ -7,3 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("site_management.api.urls")),
 ]
+
+handler404 = "site_management.api.errors.not_found"
+handler500 = "site_management.api.errors.server_error"

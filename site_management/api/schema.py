@@ -26,6 +26,8 @@ def add_error_responses(result, generator, request, public):
             codes = dict(ERRORS)
             if "{" in path:
                 codes["404"] = "No such object."
+            if _takes(operation, "page"):
+                codes["404"] = "No such page."
             for code, description in codes.items():
                 responses.setdefault(
                     code,
@@ -35,3 +37,7 @@ def add_error_responses(result, generator, request, public):
                     },
                 )
     return result
+
+
+def _takes(operation, parameter):
+    return any(p.get("name") == parameter for p in operation.get("parameters", []))
