@@ -249,10 +249,14 @@ def test_an_unreadable_certificate_file_is_refused_not_a_server_error(staff):
 def test_odd_queries_and_addresses_get_json_errors(staff):
     nul = staff.get("/api/sites/?search=a%00b")
     nowhere = staff.get("/api/sites/1.5/")
+    filtered = staff.get("/api/audit/sites/?user=a%00b")
+    nul_id = staff.get("/api/sites/%00/")
 
     assert nul.status_code == 400
     assert nul.json() == {"detail": "Null characters are not allowed."}
     assert nowhere.status_code == 404
+    assert filtered.status_code == 400 and "user" in filtered.json()
+    assert nul_id.status_code == 404
     assert nowhere["Content-Type"] == "application/json"
     outside = staff.get("/no-such-page/")
     assert outside.status_code == 404
