@@ -2,6 +2,7 @@
 # Runs the whole test suite against a real Caddy and real upstreams, on SQLite
 # and then on PostgreSQL. Extra arguments go to pytest.
 EXTRAS="test" source "$(dirname "$0")/setup-venv.sh"
+source scripts/ensure-chromium.sh
 
 # The tests start their own Caddy; the local settings of run.sh stay out.
 export WAF_ENV_FILE=""

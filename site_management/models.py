@@ -103,7 +103,11 @@ class Certificate(models.Model):
     passphrase = None
 
     # Who changed what; the key never goes into the audit trail.
-    history = HistoricalRecords(excluded_fields=["private_key"])
+    history = HistoricalRecords(
+        excluded_fields=["private_key"],
+        verbose_name="certificate change",
+        verbose_name_plural="audit trail: certificates",
+    )
 
     class Meta:
         ordering = ["not_after", "name"]
@@ -215,7 +219,11 @@ class Site(models.Model):
     objects = SyncingQuerySet.as_manager()
 
     # Who changed what; the sync's own bookkeeping is not an operator's change.
-    history = HistoricalRecords(excluded_fields=list(SYNC_FIELDS))
+    history = HistoricalRecords(
+        excluded_fields=list(SYNC_FIELDS),
+        verbose_name="site change",
+        verbose_name_plural="audit trail: sites",
+    )
 
     class Meta:
         ordering = ["host"]
@@ -279,7 +287,9 @@ class Addresses(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SyncingQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(
+        verbose_name="address change", verbose_name_plural="audit trail: addresses"
+    )
 
     class Meta:
         verbose_name = "address"
