@@ -129,3 +129,17 @@ def test_history_lists_attempts_newest_first_and_filters(caddy, upstreams):
     assert [a["result"] for a in unreachable["results"]] == ["unreachable"]
     one = client.get(f"/api/sync/history/{unreachable['results'][0]['id']}/").json()
     assert one["node"] == "default" and one["error"]
+
+
+def test_only_sync_now_counts_against_the_sync_rate(caddy, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "sync": "2/minute"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    client = token_client(staff_user())
+
+    reads = [client.get("/api/sync/").status_code for _ in range(5)]
+    runs = [client.post("/api/sync/").status_code for _ in range(3)]
+
+    assert reads == [200] * 5
+    assert runs == [200, 200, 429]
