@@ -128,6 +128,19 @@ class SiteSerializer(serializers.ModelSerializer):
         site.refresh_from_db()
 
 
+CERTIFICATE_STORED_FIELDS = [
+    "name",
+    "certificate",
+    "chain",
+    "private_key",
+    "key_type",
+    "names",
+    "fingerprint_sha256",
+    "not_before",
+    "not_after",
+]
+
+
 class CertificateSerializer(serializers.ModelSerializer):
     private_key = serializers.CharField(
         write_only=True,
@@ -207,29 +220,14 @@ class CertificateSerializer(serializers.ModelSerializer):
             setattr(cert, name, value)
         cert.passphrase = passphrase or None
         checked(cert)
-        return {name: getattr(cert, name) for name in self._stored_fields()} | {
-            "passphrase": None
-        }
-
-    def _stored_fields(self):
-        return [
-            "name",
-            "certificate",
-            "chain",
-            "private_key",
-            "key_type",
-            "names",
-            "fingerprint_sha256",
-            "not_before",
-            "not_after",
-        ]
+        # What the check made of the upload: the key decrypted, the chain
+        # leaf first, the names and dates read from the certificate.
+        return {name: getattr(cert, name) for name in CERTIFICATE_STORED_FIELDS}
 
     def create(self, validated):
-        validated.pop("passphrase")
         return Certificate.objects.create(**validated)
 
     def update(self, cert, validated):
-        validated.pop("passphrase")
         for name, value in validated.items():
             setattr(cert, name, value)
         cert.save()
