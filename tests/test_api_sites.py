@@ -78,6 +78,19 @@ def test_refused_site_input_names_the_field_and_writes_nothing(staff, payload, f
     assert not Addresses.objects.exists()
 
 
+def test_every_reason_is_given_at_once(staff):
+    response = staff.post(
+        "/api/sites/",
+        {"host": "two words", "addresses": ["127.0.0.1:1", "127.0.0.1:0"]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"host", "addresses"}
+    assert list(response.json()["addresses"]) == ["1"]
+    assert not Site.objects.exists()
+
+
 def test_a_refused_change_keeps_what_was_saved(staff):
     site = Site.objects.create(host="keep.test", protocol="http")
     Addresses.objects.create(site=site, ip_address="127.0.0.1:8080")

@@ -76,14 +76,25 @@ class SiteSerializer(serializers.ModelSerializer):
         site = self.instance or Site()
         for name, value in attrs.items():
             setattr(site, name, value)
-        checked(site)
-        attrs = {name: getattr(site, name) for name in attrs}
 
+        # Every reason at once: the site's own and each address's.
+        errors = {}
+        try:
+            site.full_clean()
+        except ModelValidationError as error:
+            errors.update(as_field_errors(error))
         if addresses is not None:
-            attrs["addresses"] = self._checked_addresses(site, addresses)
+            addresses, errors["addresses"] = self._checked_addresses(site, addresses)
+        if any(errors.values()):
+            raise serializers.ValidationError({k: v for k, v in errors.items() if v})
+
+        attrs = {name: getattr(site, name) for name in attrs}
+        if addresses is not None:
+            attrs["addresses"] = addresses
         return attrs
 
     def _checked_addresses(self, site, addresses):
+        """(the addresses in their stored spelling, reasons by list index)"""
         cleaned, errors = [], {}
         for index, text in enumerate(addresses):
             address = Addresses(site=site, ip_address=text)
@@ -95,9 +106,7 @@ class SiteSerializer(serializers.ModelSerializer):
             if address.ip_address in cleaned:
                 errors[index] = [f"{address.ip_address} is listed twice."]
             cleaned.append(address.ip_address)
-        if errors:
-            raise serializers.ValidationError({"addresses": errors})
-        return cleaned
+        return cleaned, errors
 
     @transaction.atomic
     def create(self, validated):
