@@ -34,7 +34,18 @@ class HostField(models.CharField):
         return value if value in self.empty_values else normalize_host(value)
 
 
+def refuse_upstream_into_caddy(value):
+    # Where Caddy listens comes from the settings, read through the same
+    # options the renderer gets; imported late since specs imports the models.
+    from site_management.caddy.render import check_upstream_is_not_caddy
+    from site_management.caddy.specs import render_options
+
+    check_upstream_is_not_caddy(value, render_options())
+
+
 class UpstreamField(models.CharField):
+    default_validators = [refuse_upstream_into_caddy]
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_length", 300)
         super().__init__(*args, **kwargs)

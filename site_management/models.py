@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import DataError, IntegrityError, models, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -26,10 +26,18 @@ class SyncingQuerySet(models.QuerySet):
         if set(values) <= set(getattr(self.model, "SYNC_FIELDS", ())):
             return super().update(**values)  # the sync engine's own writes
         values = {name: self._clean(name, value) for name, value in values.items()}
-        site_ids = list(self._site_ids())
-        count = super().update(**values)
+        rows = list(self.values_list("pk", self._site_field()))
+        computed = [name for name, value in values.items() if _is_expression(value)]
+
+        try:
+            with transaction.atomic(using=self.db):
+                count = super().update(**values)
+                self._check_computed([pk for pk, _ in rows], computed)
+        except (IntegrityError, DataError) as error:
+            raise ValidationError(self._refusal(values, error)) from None
+
         if count:
-            _changed_in_bulk(site_ids)
+            _changed_in_bulk([site_id for _, site_id in rows])
         return count
 
     def bulk_create(self, objs, *args, **kwargs):
@@ -47,16 +55,49 @@ class SyncingQuerySet(models.QuerySet):
         return count
 
     def _clean(self, name, value):
-        if hasattr(value, "resolve_expression"):
-            return value
+        if _is_expression(value):
+            return value  # known only once the database computed it
         try:
             return self.model._meta.get_field(name).clean(value, None)
         except ValidationError as error:
             raise ValidationError({name: error.messages}) from None
 
-    def _site_ids(self):
-        field = "pk" if self.model is Site else "site_id"
-        return self.values_list(field, flat=True)
+    def _check_computed(self, pks, names):
+        """Check what expressions like Concat(F("host"), ...) stored, row by
+        row, inside the update's transaction: a bad value rolls it all back,
+        a value in another spelling is stored in its normal form."""
+        if not names:
+            return
+        stored = self.model._base_manager.filter(pk__in=pks)
+        for pk, *computed in stored.values_list("pk", *names):
+            clean = {
+                name: self._clean(name, value)
+                for name, value in zip(names, computed, strict=True)
+            }
+            if clean != dict(zip(names, computed, strict=True)):
+                models.QuerySet(self.model).filter(pk=pk).update(**clean)
+
+    def _refusal(self, values, error):
+        """The database's refusal of an update, as errors on the fields."""
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "unique" not in reason.lower():
+            return {name: f"The database refused it: {reason}" for name in values}
+        messages = {}
+        for constraint in self.model._meta.total_unique_constraints:
+            for name in set(constraint.fields) & set(values):
+                messages[name] = constraint.get_violation_error_message()
+        for name in values:
+            if self.model._meta.get_field(name).unique:
+                clash = self.model().unique_error_message(self.model, (name,))
+                messages[name] = clash.messages[0]
+        return messages or {name: reason for name in values}
+
+    def _site_field(self):
+        return "pk" if self.model is Site else "site_id"
+
+
+def _is_expression(value):
+    return hasattr(value, "resolve_expression")
 
 
 def _site_id(obj):
@@ -258,13 +299,17 @@ class Site(models.Model):
 
     def _check_certificate_covers(self):
         names = self.certificate.names
-        if self.host and not certificates.covers(names, self.host):
-            raise ValidationError(
-                {
-                    "certificate": f"The certificate {self.certificate.name} does "
-                    f"not cover {self.host}: it names {', '.join(names) or 'no host'}."
-                }
-            )
+        if not self.host or certificates.covers(names, self.host):
+            return
+        # Blame what the operator just changed: a renamed host, else the pick.
+        renamed = Site.objects.filter(pk=self.pk).exclude(host=self.host).exists()
+        raise ValidationError(
+            {
+                "host" if renamed else "certificate": f"The certificate "
+                f"{self.certificate.name} does not cover {self.host}: it names "
+                f"{', '.join(names) or 'no host'}."
+            }
+        )
 
     def save(self, *args, **kwargs):
         self.full_clean()

@@ -80,6 +80,8 @@ def normalize_host(value):
     value = value.strip()
     if "://" in value:
         _refuse(value, "it has a scheme; give the bare host name, e.g. example.com")
+    if _is_ipv6(value.removeprefix("[").removesuffix("]")):
+        _refuse(value, "it is an IPv6 address; a site needs a host name or IPv4")
     _check_characters(value)
     name = value[:-1] if value.endswith(".") else value
 
@@ -128,6 +130,14 @@ def _check_port(value, port):
     return int(port)
 
 
+def _is_ipv6(text):
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_ipv4(text):
     try:
         ipaddress.IPv4Address(text)
@@ -164,3 +174,44 @@ def normalize_upstream(value):
     if name.startswith("*."):
         _refuse_address(value, "an upstream cannot be a wildcard")
     return f"{name}:{port}"
+
+
+def is_local_host(host):
+    """True for names and addresses that always mean this machine."""
+    host = host.strip("[]").split("%")[0]
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    address = getattr(address, "ipv4_mapped", None) or address
+    return address.is_loopback or address.is_unspecified
+
+
+def _same_address(host, bind):
+    try:
+        return bool(bind) and ipaddress.ip_address(host) == ipaddress.ip_address(bind)
+    except ValueError:
+        return False
+
+
+def refuse_caddy_itself(upstream, admin_port, site_ports, bind=""):
+    """Refuse a normalised upstream that leads back into this Caddy.
+
+    Proxying a site to Caddy's admin API would let anyone who reaches the
+    site rewrite everything Caddy serves; proxying it to Caddy's own site
+    ports makes every request loop. A name that merely resolves to this
+    machine, or one of its other interface addresses, is not caught here.
+    """
+    host, _, port = upstream.rpartition(":")
+    host, port = host.strip("[]"), int(port)
+    if port == admin_port and is_local_host(host):
+        _refuse_address(
+            upstream,
+            "it is Caddy's own admin API, which must never be reachable through a site",
+        )
+    if port in site_ports and (is_local_host(host) or _same_address(host, bind)):
+        _refuse_address(
+            upstream, "it is one of Caddy's own site ports, so requests would loop"
+        )

@@ -63,6 +63,7 @@ def test_a_site_created_through_the_api_is_served(caddy, upstreams):
         ({"host": "ok.test", "addresses": ["no port"]}, "addresses"),
         ({"host": "ok.test", "addresses": ["a:1", "a:1"]}, "addresses"),
         ({"host": "ok.test", "addresses": "127.0.0.1:80"}, "addresses"),
+        ({"host": "ok.test", "addresses": ["127.0.0.1:2019"]}, "addresses"),
         ({"host": "ok.test", "certificate": 999}, "certificate"),
         ({"host": "EXISTING.test"}, "host"),
     ],

@@ -194,6 +194,19 @@ def test_a_site_the_certificate_does_not_cover_is_refused(make, host):
 
 
 @pytest.mark.django_db
+def test_renaming_a_site_beyond_its_certificate_is_refused_on_the_host():
+    cert = saved_certificate(for_host(HOST))
+    site = Site.objects.create(host=HOST, protocol="https", certificate=cert)
+
+    site.host = "elsewhere.example.org"
+    with pytest.raises(ValidationError) as refused:
+        site.save()
+
+    assert "does not cover elsewhere" in refused.value.message_dict["host"][0]
+    assert Site.objects.get().host == HOST
+
+
+@pytest.mark.django_db
 def test_a_chain_given_out_of_order_is_stored_leaf_first():
     cert = saved_certificate(chain_in_wrong_order)
 

@@ -223,6 +223,22 @@ def test_rows_written_around_validation_are_left_out_and_reported():
     assert "{path}" not in rendered.body.decode()
 
 
+def test_a_stored_upstream_that_leads_back_into_caddy_is_left_out():
+    options = RenderOptions(admin_listen="127.0.0.1:2019", http_port=8080)
+    sites = [
+        SiteSpec(1, "admin.example", "http", False, "active", ("localhost:2019",)),
+        SiteSpec(2, "loop.example", "http", False, "active", ("127.0.0.1:8080",)),
+        SiteSpec(3, "good.example", "http", False, "active", ("10.0.0.5:2019",)),
+    ]
+
+    rendered = render(sites, options)
+
+    assert "admin API" in rendered.refused[1]
+    assert "would loop" in rendered.refused[2]
+    assert 3 not in rendered.refused
+    assert hosts_in_order(servers(rendered.config)["http"]) == ["good.example"]
+
+
 def test_many_sites_are_grouped_into_routes_of_at_most_100_hosts():
     http = servers(render_case("many_sites_grouped").config)["http"]
     groups = http["routes"][:-1]

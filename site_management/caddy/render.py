@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 
-from site_management.validators import normalize_host, normalize_upstream
+from site_management.validators import (
+    normalize_host,
+    normalize_upstream,
+    refuse_caddy_itself,
+)
 
 HOSTS_PER_ROUTE = 100
 NOT_FOUND_BODY = (
@@ -131,14 +135,23 @@ def site_routes(spec, options):
     }
 
 
-def check_spec(spec):
+def check_upstream_is_not_caddy(upstream, options):
+    """Refuse an upstream that is this Caddy's admin API or site ports."""
+    admin_port = int(options.admin_listen.rpartition(":")[2])
+    site_ports = {options.http_port, options.https_port}
+    refuse_caddy_itself(upstream, admin_port, site_ports, options.bind)
+
+
+def check_spec(spec, options):
     """Re-check a row before it reaches Caddy; rows written around the model
-    (raw SQL, queryset.update) must not smuggle braces or ports into the JSON."""
+    (raw SQL, an older version, changed ports) must not smuggle braces or
+    ports into the JSON, nor point a site back into Caddy."""
     if normalize_host(spec.host) != spec.host:
         raise ValidationError(f"host {spec.host!r} is not in its normalised form")
     for upstream in spec.upstreams:
         if normalize_upstream(upstream) != upstream:
             raise ValidationError(f"upstream {upstream!r} is not normalised")
+        check_upstream_is_not_caddy(upstream, options)
     if spec.protocol not in ("http", "https"):
         raise ValidationError(f"protocol {spec.protocol!r} is unknown")
     if spec.status not in ("active", "inactive", "maintenance"):
@@ -305,7 +318,7 @@ def render(specs, options):
 
     for spec in sorted(specs, key=lambda spec: spec.pk):
         try:
-            check_spec(spec)
+            check_spec(spec, options)
         except ValidationError as error:
             refused[spec.pk] = "; ".join(error.messages)
             continue
