@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from site_management.caddy.sync import sync_all
+from site_management.caddy.sync import expiry_warnings, sync_all
 from site_management.models import CaddyNode, Certificate, Site
 from tests.certs import authority
 from tests.conftest import wait_for_sync
@@ -47,13 +47,27 @@ def test_caddy_certs_lists_certificates_and_fails_on_one_expiring_soon(
 
 
 @pytest.mark.django_db
-def test_caddy_certs_succeeds_when_nothing_is_near_expiry(settings, capsys):
+def test_caddy_certs_succeeds_when_nothing_in_use_is_near_expiry(settings, capsys):
     settings.CADDY_CERT_WARN_DAYS = 14
-    upload("later", "later.test", days=90)
+    later, _ = upload("later", "later.test", days=90)
+    create_site("later.test", "127.0.0.1:9", protocol="https", certificate=later)
+    upload("unused", "unused.test", days=3)
 
     call_command("caddy_certs")
 
-    assert "no site" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("unused: unused.test  1 day left")
+    assert "no site" in lines[0]
+
+
+@pytest.mark.django_db
+def test_a_certificate_no_site_uses_raises_no_expiry_warning(settings):
+    settings.CADDY_CERT_WARN_DAYS = 14
+    upload("unused", "unused.test", days=3)
+    used, _ = upload("used", "used.test", days=5)
+    create_site("used.test", "127.0.0.1:9", protocol="https", certificate=used)
+
+    assert expiry_warnings() == ["certificate used expires in 3 days"]
 
 
 @pytest.mark.caddy

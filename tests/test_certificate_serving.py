@@ -17,7 +17,13 @@ from site_management.caddy import certfiles
 from site_management.models import Certificate, Site
 from tests.certs import authority
 from tests.conftest import wait_for_sync
-from tests.support import OperationsLog, assert_serves, create_site, eventually
+from tests.support import (
+    OperationsLog,
+    assert_serves,
+    create_site,
+    eventually,
+    manage,
+)
 
 pytestmark = [pytest.mark.caddy]
 CA = authority("Serving")
@@ -149,6 +155,11 @@ def test_deleting_a_certificate_makes_each_site_fall_back_as_it_says(caddy, upst
     assert strict.sync_status == "failed"
     assert "needs an uploaded certificate" in strict.sync_error
     assert_serves(caddy, "plain.test", other)
+
+    # Caddy runs all that could be applied, yet one site is not served.
+    status = manage(caddy, "caddy_status")
+    assert status.returncode == 1
+    assert "1 site(s) not live: strict.test" in status.stderr
 
 
 def test_key_files_are_private_and_the_key_is_never_logged(caddy, upstreams):

@@ -238,12 +238,13 @@ def _record_attempt(node, trigger, outcome, started_at, duration_ms, site_count)
 
 
 def expiry_warnings():
-    """One line per certificate within CADDY_CERT_WARN_DAYS of its end."""
+    """One line per certificate in use within CADDY_CERT_WARN_DAYS of its
+    end; one no site uses is no emergency and only caddy_certs lists it."""
     from site_management.models import Certificate
 
     limit = timezone.now() + timedelta(days=settings.CADDY_CERT_WARN_DAYS)
-    soon = Certificate.objects.filter(not_after__lte=limit).order_by("not_after")
-    return [certificate_warning(cert) for cert in soon]
+    soon = Certificate.objects.filter(not_after__lte=limit, sites__isnull=False)
+    return [certificate_warning(cert) for cert in soon.distinct().order_by("not_after")]
 
 
 def certificate_warning(cert):

@@ -10,7 +10,7 @@ from site_management.models import Certificate
 class Command(BaseCommand):
     help = (
         "List uploaded certificates by days left, with their names, fingerprint "
-        "and sites; non-zero exit when one is expired or within "
+        "and sites; non-zero exit when one that a site uses is expired or within "
         "CADDY_CERT_WARN_DAYS of expiry."
     )
 
@@ -23,7 +23,8 @@ class Command(BaseCommand):
         )
         for cert in certificates:
             self._print(cert)
-            if cert.not_after is None or cert.not_after <= limit:
+            near_end = cert.not_after is None or cert.not_after <= limit
+            if near_end and cert.sites.all():
                 troubled.append(cert.name)
         if not troubled:
             return
@@ -34,7 +35,9 @@ class Command(BaseCommand):
 
     def _print(self, cert):
         days = cert.days_left
-        left = "expired" if days is not None and days < 0 else f"{days} days left"
+        left = f"{days} day{'s' * (days != 1)} left"
+        if days is None or days < 0:
+            left = "expired" if days is not None else "validity unknown"
         sites = ", ".join(site.host for site in cert.sites.all()) or "no site"
         self.stdout.write(
             f"{cert.name}: {', '.join(cert.names)}  {left}  "

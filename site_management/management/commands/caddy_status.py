@@ -17,7 +17,10 @@ class Command(BaseCommand):
                 f"cannot read Caddy's config at {node.admin_url}: {error}"
             ) from None
 
-        self._print_node(node, comparison.in_step)
+        # A site Caddy refused, or that waits, is not served as the database
+        # says even when Caddy runs exactly what could be applied.
+        not_live = [s.host for s in comparison.specs if comparison.verdict(s) != "live"]
+        self._print_node(node, comparison.in_step and not not_live)
         for spec in comparison.specs:
             self._print_site(spec, comparison)
         for route_id in comparison.unknown_routes():
@@ -25,6 +28,11 @@ class Command(BaseCommand):
 
         if not comparison.in_step:
             raise CommandError("Caddy does not match the database; run caddy_sync")
+        if not_live:
+            raise CommandError(
+                f"{len(not_live)} site(s) not live: {', '.join(not_live[:10])}"
+                f"{' ...' if len(not_live) > 10 else ''}; see their errors above"
+            )
 
     def _print_node(self, node, in_step):
         verdict = "matches the database" if in_step else "DIFFERS from the database"
