@@ -2,9 +2,32 @@
 full_clean() all save one canonical spelling."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from site_management.validators import normalize_host, normalize_upstream
+from site_management.validators import (
+    normalize_host,
+    normalize_upstream,
+    refuse_machine_host,
+)
+
+
+class NormalisingCharField(models.CharField):
+    """A CharField whose to_python() normalises and refuses bad values.
+
+    Django's CharField passes every lookup and write through to_python().
+    Normalising there lets filter(host="Example.COM") find the row, but a
+    value that cannot be normalised must not raise: a lookup for it simply
+    finds nothing, and a row stored around validation (raw SQL) can still
+    be edited, deleted and recorded in the audit trail. clean() and the
+    model's save() refuse such values before they are written.
+    """
+
+    def get_prep_value(self, value):
+        try:
+            return super().get_prep_value(value)
+        except ValidationError:
+            return str(value)
 
 
 class HostFormField(forms.CharField):
@@ -19,7 +42,9 @@ class UpstreamFormField(forms.CharField):
         return value if value in self.empty_values else normalize_upstream(value)
 
 
-class HostField(models.CharField):
+class HostField(NormalisingCharField):
+    default_validators = [refuse_machine_host]
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_length", 253)
         super().__init__(*args, **kwargs)
@@ -43,7 +68,7 @@ def refuse_upstream_into_caddy(value):
     check_upstream_is_not_caddy(value, render_options())
 
 
-class UpstreamField(models.CharField):
+class UpstreamField(NormalisingCharField):
     default_validators = [refuse_upstream_into_caddy]
 
     def __init__(self, *args, **kwargs):

@@ -33,6 +33,7 @@ class SyncingQuerySet(models.QuerySet):
             with transaction.atomic(using=self.db):
                 count = super().update(**values)
                 self._check_computed([pk for pk, _ in rows], computed)
+                self._check_rows([pk for pk, _ in rows], values)
         except (IntegrityError, DataError) as error:
             raise ValidationError(self._refusal(values, error)) from None
 
@@ -76,6 +77,15 @@ class SyncingQuerySet(models.QuerySet):
             }
             if clean != dict(zip(names, computed, strict=True)):
                 models.QuerySet(self.model).filter(pk=pk).update(**clean)
+
+    def _check_rows(self, pks, values):
+        """Run the model's own checks across fields (an https site needs
+        auto_ssl or a certificate) on the updated rows, when the update
+        touched a field they read."""
+        if not set(values) & set(getattr(self.model, "CLEAN_READS", ())):
+            return
+        for row in self.model._base_manager.filter(pk__in=pks):
+            row.clean()
 
     def _refusal(self, values, error):
         """The database's refusal of an update, as errors on the fields."""
@@ -256,6 +266,9 @@ class Site(models.Model):
         "applied_spec",
         "rejected_hash",
     )
+
+    # The fields clean() reads; a queryset update() of one of them runs it.
+    CLEAN_READS = ("host", "protocol", "auto_ssl", "certificate")
 
     objects = SyncingQuerySet.as_manager()
 

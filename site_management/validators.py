@@ -189,6 +189,21 @@ def is_local_host(host):
     return address.is_loopback or address.is_unspecified
 
 
+def refuse_machine_host(host):
+    """Refuse a site host that names this machine itself.
+
+    Caddy's admin API answers requests whose Host is localhost or a loopback
+    address. A site matching such a Host, proxied to a name that resolves to
+    loopback, would hand that API to whoever reaches the site; names below
+    localhost (app.localhost) are fine, the admin API refuses them.
+    """
+    local = host == "localhost"
+    if not local and _is_ipv4(host):
+        local = is_local_host(host)
+    if local:
+        _refuse(host, "it names this machine itself; use a name such as app.localhost")
+
+
 def _same_address(host, bind):
     try:
         return bool(bind) and ipaddress.ip_address(host) == ipaddress.ip_address(bind)

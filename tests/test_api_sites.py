@@ -2,6 +2,7 @@
 Caddy; refused input names the field and writes nothing."""
 
 import pytest
+from django.db import connection
 
 from site_management.models import Addresses, Certificate, Site
 from tests.api_support import forget_throttles, staff_user, token_client
@@ -111,6 +112,27 @@ def test_a_refused_change_keeps_what_was_saved(staff):
     assert list(site.addresses.values_list("ip_address", flat=True)) == [
         "127.0.0.1:8080"
     ]
+
+
+def test_an_address_stored_around_validation_can_be_replaced_and_deleted(staff):
+    site = Site.objects.create(host="raw.test", protocol="http")
+    Addresses.objects.create(site=site, ip_address="127.0.0.1:8080")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Addresses._meta.db_table} SET ip_address = %s",
+            ["127.0.0.1:{bad"],
+        )
+
+    response = staff.patch(
+        f"/api/sites/{site.pk}/", {"addresses": ["127.0.0.1:9000"]}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["addresses"] == ["127.0.0.1:9000"]
+    assert not Addresses.objects.filter(ip_address="127.0.0.1:{bad").exists()
+    assert not Site.objects.filter(host="bad host").exists()
+    site.delete()
+    assert not Addresses.objects.exists()
 
 
 def test_malformed_json_is_a_400(staff):

@@ -6,8 +6,11 @@ import signal
 
 import httpx
 import pytest
+from django.db import connection
 
 from site_management.caddy.owned import CaddyStartError, OwnedCaddy
+from site_management.caddy.sync import sync_all
+from site_management.models import Addresses
 from tests.conftest import wait_for_sync
 from tests.harness import free_port
 from tests.support import create_site, eventually
@@ -58,6 +61,32 @@ def test_it_starts_serving_the_database_and_comes_back_after_being_killed(
         caddy.stop()
 
     assert caddy.process.poll() is not None
+
+
+def test_a_refused_site_keeps_its_last_accepted_version_across_a_restart(
+    own_ports, upstreams
+):
+    app = upstreams("app")
+    caddy = OwnedCaddy.start()
+    try:
+        site = create_site("kept.owned.test", app.address)
+        wait_for_sync()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Addresses._meta.db_table} SET ip_address = %s",
+                ["127.0.0.1:{bad"],
+            )
+        sync_all("test")
+        site.refresh_from_db()
+        assert site.sync_status == "failed"
+        first_pid = caddy.process.pid
+
+        os.kill(first_pid, signal.SIGKILL)
+
+        eventually(lambda: caddy.process.pid != first_pid, timeout=30)
+        assert get(own_ports, "kept.owned.test").text == "upstream app"
+    finally:
+        caddy.stop()
 
 
 def test_it_refuses_to_start_where_a_caddy_already_answers(own_ports):

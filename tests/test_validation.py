@@ -22,6 +22,9 @@ REQUIRED = "required|cannot be blank"
 REFUSED_HOSTS = [
     pytest.param("", REQUIRED, id="empty"),
     pytest.param("[::1]", "IPv6 address", id="ipv6-in-brackets"),
+    pytest.param("LocalHost", "this machine", id="localhost"),
+    pytest.param("127.0.0.1", "this machine", id="loopback-ipv4"),
+    pytest.param("0.0.0.0", "this machine", id="unspecified-ipv4"),
     pytest.param("2001:db8::1", "IPv6 address", id="ipv6"),
     pytest.param("   ", REQUIRED, id="only-spaces"),
     pytest.param("my app.com", "spaces", id="space"),
@@ -59,6 +62,7 @@ ACCEPTED_HOSTS = [
     pytest.param("example.com.", "example.com", id="trailing-dot"),
     pytest.param("  example.com \t", "example.com", id="surrounding-space"),
     pytest.param("192.0.2.10", "192.0.2.10", id="ipv4"),
+    pytest.param("App.LocalHost", "app.localhost", id="below-localhost"),
     pytest.param(
         ".".join(["a" * 63] * 3 + ["b" * 61]) + ".",
         ".".join(["a" * 63] * 3 + ["b" * 61]),
@@ -475,6 +479,18 @@ def test_https_without_auto_ssl_is_refused_naming_the_auto_ssl_field(
 
     assert_refused(errors, "auto_ssl", "auto_ssl")
     assert everything() == before
+
+
+@pytest.mark.django_db
+def test_a_queryset_update_to_https_without_auto_ssl_is_refused(kept):
+    before = everything()
+
+    with pytest.raises(ValidationError) as refused:
+        Site.objects.filter(pk=kept.pk).update(protocol="https")
+
+    assert_refused(refused.value.message_dict, "auto_ssl", "auto_ssl")
+    assert everything() == before
+    assert Site.objects.filter(pk=kept.pk).update(protocol="https", auto_ssl=True)
 
 
 @pytest.mark.django_db

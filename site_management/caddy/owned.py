@@ -20,6 +20,7 @@ from site_management import oplog
 from site_management.caddy import certfiles, process
 from site_management.caddy.render import render
 from site_management.caddy.specs import load_site_specs, render_options
+from site_management.caddy.sync import make_plan
 
 log = logging.getLogger("site_management.caddy.process")
 RESTART_DELAYS = (1, 2, 5, 10, 30)
@@ -66,9 +67,13 @@ class OwnedCaddy:
         Starting from the rendered config rather than Caddy's autosave means
         a restart never brings back a config the database no longer holds.
         """
-        specs, _ = load_site_specs()
-        certfiles.write_for_specs(specs)  # Caddy loads them while it starts
-        config = render(specs, render_options()).config
+        specs, sites = load_site_specs()
+        options = render_options()
+        used = certfiles.write_for_specs(specs)  # Caddy loads them while it starts
+        # What a sync would apply: a refused site keeps its last accepted
+        # version across a restart too.
+        plan = make_plan(specs, sites, render(specs, options), options, used)
+        config = render(plan.desired(), options).config
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
             self.process = process.start_caddy(

@@ -16,6 +16,7 @@ from site_management.validators import (
     normalize_host,
     normalize_upstream,
     refuse_caddy_itself,
+    refuse_machine_host,
 )
 
 HOSTS_PER_ROUTE = 100
@@ -148,6 +149,7 @@ def check_spec(spec, options):
     ports into the JSON, nor point a site back into Caddy."""
     if normalize_host(spec.host) != spec.host:
         raise ValidationError(f"host {spec.host!r} is not in its normalised form")
+    refuse_machine_host(spec.host)
     for upstream in spec.upstreams:
         if normalize_upstream(upstream) != upstream:
             raise ValidationError(f"upstream {upstream!r} is not normalised")
