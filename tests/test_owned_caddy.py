@@ -35,6 +35,17 @@ def get(settings, host):
     return httpx.get(url, headers={"Host": host}, timeout=5)
 
 
+def new_process_answer(caddy, first_pid, settings, host):
+    """What a Caddy other than `first_pid` answers for `host`; None while the
+    old process runs or the new one is still starting."""
+    if caddy.process.pid == first_pid:
+        return None
+    try:
+        return get(settings, host).text
+    except httpx.HTTPError:
+        return None
+
+
 def test_it_starts_serving_the_database_and_comes_back_after_being_killed(
     own_ports, upstreams
 ):
@@ -50,11 +61,8 @@ def test_it_starts_serving_the_database_and_comes_back_after_being_killed(
         os.kill(first_pid, signal.SIGKILL)
 
         def served_by_a_new_process():
-            try:
-                response = get(own_ports, "owned.test")
-            except httpx.HTTPError:
-                return False
-            return caddy.process.pid != first_pid and response.text == "upstream app"
+            answer = new_process_answer(caddy, first_pid, own_ports, "owned.test")
+            return answer == "upstream app"
 
         eventually(served_by_a_new_process, timeout=30)
     finally:
@@ -84,12 +92,7 @@ def test_a_refused_site_keeps_its_last_accepted_version_across_a_restart(
         os.kill(first_pid, signal.SIGKILL)
 
         def answer_of_a_new_process():
-            if caddy.process.pid == first_pid:
-                return None
-            try:
-                return get(own_ports, "kept.owned.test").text
-            except httpx.HTTPError:
-                return None  # the new process is still starting
+            return new_process_answer(caddy, first_pid, own_ports, "kept.owned.test")
 
         assert eventually(answer_of_a_new_process, timeout=30) == "upstream app"
     finally:
@@ -136,11 +139,8 @@ def test_a_caddy_whose_admin_api_was_moved_by_hand_is_restarted(own_ports, upstr
         httpx.post(f"{own_ports.CADDY_API_URL}/load", json=elsewhere, timeout=5)
 
         def back_with_its_own_config():
-            try:
-                response = get(own_ports, "moved.test")
-            except httpx.HTTPError:
-                return False
-            return caddy.process.pid != first_pid and response.text == "upstream app"
+            answer = new_process_answer(caddy, first_pid, own_ports, "moved.test")
+            return answer == "upstream app"
 
         eventually(back_with_its_own_config, timeout=60)
     finally:
