@@ -8,84 +8,220 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('site_management', '0003_certificates'),
+        ("site_management", "0003_certificates"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoricalAddresses',
+            name="HistoricalAddresses",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('ip_address', site_management.fields.UpstreamField(help_text='host:port of the upstream, e.g. 127.0.0.1:8080 or [::1]:8080', max_length=300)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('site', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='site_management.site')),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "ip_address",
+                    site_management.fields.UpstreamField(
+                        help_text="host:port of the upstream, e.g. 127.0.0.1:8080 or [::1]:8080",
+                        max_length=300,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")],
+                        max_length=1,
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="site_management.site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'address change',
-                'verbose_name_plural': 'audit trail: addresses',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "address change",
+                "verbose_name_plural": "audit trail: addresses",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalCertificate',
+            name="HistoricalCertificate",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=200)),
-                ('certificate', site_management.fields.CertificateTextField(help_text='PEM (or DER) certificate; it may also hold the chain.')),
-                ('chain', site_management.fields.CertificateTextField(blank=True, help_text='Intermediate certificates, in any order.')),
-                ('key_type', models.CharField(blank=True, editable=False, max_length=30)),
-                ('not_before', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('not_after', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('fingerprint_sha256', models.CharField(blank=True, editable=False, max_length=64)),
-                ('names', models.JSONField(blank=True, default=list, editable=False)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(db_index=True, max_length=200)),
+                (
+                    "certificate",
+                    site_management.fields.CertificateTextField(
+                        help_text="PEM (or DER) certificate; it may also hold the chain."
+                    ),
+                ),
+                (
+                    "chain",
+                    site_management.fields.CertificateTextField(
+                        blank=True, help_text="Intermediate certificates, in any order."
+                    ),
+                ),
+                (
+                    "key_type",
+                    models.CharField(blank=True, editable=False, max_length=30),
+                ),
+                (
+                    "not_before",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                (
+                    "not_after",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                (
+                    "fingerprint_sha256",
+                    models.CharField(blank=True, editable=False, max_length=64),
+                ),
+                ("names", models.JSONField(blank=True, default=list, editable=False)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")],
+                        max_length=1,
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'certificate change',
-                'verbose_name_plural': 'audit trail: certificates',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "certificate change",
+                "verbose_name_plural": "audit trail: certificates",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalSite',
+            name="HistoricalSite",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('host', site_management.fields.HostField(db_index=True, help_text="Lower-case host name; internationalised names are stored in their ASCII form; one leading '*.' makes a wildcard.", max_length=253)),
-                ('protocol', models.CharField(choices=[('http', 'http'), ('https', 'https')], default='http', max_length=5)),
-                ('auto_ssl', models.BooleanField(default=False, help_text='Let Caddy obtain and renew the certificate.')),
-                ('status', models.CharField(choices=[('active', 'active'), ('inactive', 'inactive'), ('maintenance', 'maintenance')], default='active', max_length=11)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('certificate', models.ForeignKey(blank=True, db_constraint=False, help_text='An uploaded certificate; an https site with one is served with it and never through ACME.', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='site_management.certificate')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "host",
+                    site_management.fields.HostField(
+                        db_index=True,
+                        help_text="Lower-case host name; internationalised names are stored in their ASCII form; one leading '*.' makes a wildcard.",
+                        max_length=253,
+                    ),
+                ),
+                (
+                    "protocol",
+                    models.CharField(
+                        choices=[("http", "http"), ("https", "https")],
+                        default="http",
+                        max_length=5,
+                    ),
+                ),
+                (
+                    "auto_ssl",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Let Caddy obtain and renew the certificate.",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "active"),
+                            ("inactive", "inactive"),
+                            ("maintenance", "maintenance"),
+                        ],
+                        default="active",
+                        max_length=11,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")],
+                        max_length=1,
+                    ),
+                ),
+                (
+                    "certificate",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        help_text="An uploaded certificate; an https site with one is served with it and never through ACME.",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="site_management.certificate",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'site change',
-                'verbose_name_plural': 'audit trail: sites',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "site change",
+                "verbose_name_plural": "audit trail: sites",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
