@@ -50,6 +50,9 @@ class SyncingQuerySet(models.QuerySet):
 
     def bulk_update(self, objs, fields, *args, **kwargs):
         for obj in objs:
+            # Rows named by their pk, perhaps built by hand: they exist, so
+            # their own pk and host are no clash with themselves.
+            obj._state.adding = False
             obj.full_clean()
         count = super().bulk_update(objs, fields, *args, **kwargs)
         _changed_in_bulk([_site_id(obj) for obj in objs])

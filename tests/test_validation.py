@@ -416,6 +416,18 @@ def test_a_computed_host_in_another_spelling_is_stored_in_its_normal_form(kept):
 
 
 @pytest.mark.django_db
+def test_bulk_update_of_a_row_built_by_its_pk_names_only_the_bad_field(kept):
+    before = everything()
+    built = Site(pk=kept.pk, host="kept.example", protocol="gopher")
+
+    with pytest.raises(ValidationError) as refused:
+        Site.objects.bulk_update([built], ["protocol"])
+
+    assert list(refused.value.message_dict) == ["protocol"]
+    assert everything() == before
+
+
+@pytest.mark.django_db
 def test_two_addresses_updated_to_one_value_are_refused_on_the_field(kept):
     Addresses.objects.create(site=kept, ip_address="127.0.0.1:9090")
     before = everything()
