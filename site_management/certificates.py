@@ -24,6 +24,9 @@ PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.
 PEM, SPKI = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 
 
+MIN_RSA_BITS = 2048
+
+
 @dataclass
 class Checked:
     """A certificate, its chain and its key, checked and in canonical form."""
@@ -140,6 +143,14 @@ def load_key(text, passphrase=None):
 
 def key_type(key):
     if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            # Caddy (Go) and current browsers refuse such keys in the
+            # handshake, so the site would look live and serve nothing.
+            _refuse(
+                "private_key",
+                f"an RSA key of {key.key_size} bits is too weak for TLS clients; "
+                f"use {MIN_RSA_BITS} bits or more",
+            )
         return f"RSA {key.key_size}"
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return f"EC {key.curve.name}"
@@ -265,3 +276,22 @@ def check(certificate, chain, private_key, passphrase=None, now=None):
         fingerprint=leaf.fingerprint(hashes.SHA256()).hex(),
         names=names,
     )
+
+
+def stored_problem(certificate, private_key, fingerprint):
+    """Why a stored certificate is not the pair its check accepted, or "".
+
+    Rows written around the model (raw SQL) skip check(); a PEM that no
+    longer parses, or a key that is not the certificate's, would keep Caddy
+    from starting at all, so the sync asks this before it writes the files.
+    """
+    try:
+        leaf = _load_certificates(certificate, "certificate")[0]
+        key = load_key(private_key)
+    except ValidationError as error:
+        return "; ".join(error.messages)
+    if leaf.fingerprint(hashes.SHA256()).hex() != fingerprint:
+        return "the certificate is not the one that was checked"
+    if not _same_key(leaf, key):
+        return "the private key does not match the certificate"
+    return ""

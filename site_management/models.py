@@ -61,6 +61,8 @@ class SyncingQuerySet(models.QuerySet):
     def _clean(self, name, value):
         if _is_expression(value):
             return value  # known only once the database computed it
+        if isinstance(value, models.Model):
+            value = value.pk  # update(site=a_site): the field checks the key
         try:
             return self.model._meta.get_field(name).clean(value, None)
         except ValidationError as error:
@@ -123,6 +125,41 @@ def _changed_in_bulk(site_ids):
     mark_pending_in_bulk([pk for pk in site_ids if pk is not None])
 
 
+class CertificateQuerySet(models.QuerySet):
+    """Bulk writes of certificates get the same check as save().
+
+    A certificate's fingerprint, names and dates are derived from its PEM by
+    clean(), and its sites must follow it to Caddy; an unchecked PEM would
+    reach Caddy's certificate files and keep Caddy from starting. So update()
+    and bulk_update() save row by row (certificates are few), and
+    bulk_create() checks every object before the insert.
+    """
+
+    def update(self, **values):
+        computed = [name for name, value in values.items() if _is_expression(value)]
+        if computed:
+            message = "A certificate takes a value, not a computed one."
+            raise ValidationError({name: message for name in computed})
+        with transaction.atomic(using=self.db):
+            rows = list(self)
+            for row in rows:
+                for name, value in values.items():
+                    setattr(row, name, value)
+                row.save()
+        return len(rows)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        with transaction.atomic(using=self.db):
+            for obj in objs:
+                obj.save()
+        return len(objs)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        for obj in objs:
+            obj.full_clean()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class SyncStatus(models.TextChoices):
     PENDING = "pending", "pending"
     LIVE = "live", "live"
@@ -155,6 +192,8 @@ class Certificate(models.Model):
 
     # Not stored: set it before full_clean() to decrypt an encrypted key.
     passphrase = None
+
+    objects = CertificateQuerySet.as_manager()
 
     # Who changed what; the key never goes into the audit trail.
     history = HistoricalRecords(

@@ -125,6 +125,12 @@ REFUSED = [
         dated(starts_in_days=5), "certificate", "not valid yet", id="not-yet-valid"
     ),
     pytest.param(chain_that_does_not_link, "chain", "does not link", id="bad-chain"),
+    pytest.param(
+        lambda: upload(CA.leaf(HOST, key_kind="rsa1024")),
+        "private_key",
+        "1024 bits is too weak",
+        id="weak-rsa",
+    ),
 ]
 
 NOT_COVERING = [
@@ -235,3 +241,54 @@ def test_a_replacement_that_no_longer_covers_a_site_is_refused():
         cert.save()
 
     assert "no longer covers shop.example.com" in str(refused.value)
+
+
+def stored_certificates():
+    return list(Certificate.objects.order_by("pk").values())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["certificate", "private_key", "name"])
+def test_a_queryset_update_of_a_certificate_gets_the_same_check(field):
+    saved_certificate(for_host(HOST))
+    before = stored_certificates()
+
+    with pytest.raises(ValidationError) as refused:
+        Certificate.objects.update(**{field: "" if field == "name" else "garbage"})
+
+    assert field in refused.value.message_dict
+    assert stored_certificates() == before
+
+
+@pytest.mark.django_db
+def test_a_queryset_update_with_a_new_certificate_derives_its_fields():
+    cert = saved_certificate(for_host(HOST))
+    site = Site.objects.create(host=HOST, protocol="https", certificate=cert)
+    renewed = CA.leaf(HOST)
+
+    count = Certificate.objects.update(
+        certificate=renewed.pem, private_key=renewed.key_pem()
+    )
+
+    assert count == 1
+    assert Certificate.objects.get().fingerprint_sha256 == renewed.fingerprint
+    site.refresh_from_db()
+    assert site.sync_status == "pending"
+
+
+@pytest.mark.django_db
+def test_bulk_writes_of_certificates_are_checked():
+    cert = saved_certificate(for_host(HOST))
+    before = stored_certificates()
+
+    with pytest.raises(ValidationError) as refused:
+        Certificate.objects.bulk_create(
+            [Certificate(name="junk", certificate="x", private_key="y")]
+        )
+    assert "certificate" in refused.value.message_dict
+
+    cert.private_key = "junk"
+    with pytest.raises(ValidationError) as refused:
+        Certificate.objects.bulk_update([cert], ["private_key"])
+    assert "private_key" in refused.value.message_dict
+    assert stored_certificates() == before

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from django.conf import settings
+from django.db import connection
 
 from site_management.caddy import certfiles
+from site_management.caddy.sync import sync_all
 from site_management.models import Certificate, Site
 from tests.certs import authority
 from tests.conftest import wait_for_sync
@@ -160,6 +162,33 @@ def test_deleting_a_certificate_makes_each_site_fall_back_as_it_says(caddy, upst
     status = manage(caddy, "caddy_status")
     assert status.returncode == 1
     assert "1 site(s) not live: strict.test" in status.stderr
+
+
+def test_a_certificate_broken_in_sql_refuses_only_its_site(caddy, upstreams):
+    app, other = upstreams("app"), upstreams("other")
+    broken = upload("broken", CA.leaf("broken.test"))
+    create_site("broken.test", app.address, protocol="https", certificate=broken)
+    create_site("plain.test", other.address)
+    wait_for_sync()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Certificate._meta.db_table} SET private_key = %s",
+            ["garbage"],
+        )
+    key_file = Path(certfiles.paths(broken.fingerprint_sha256)[1])
+    key_file.unlink()  # as on a fresh machine: the sync writes the files anew
+
+    sync_all("test")
+
+    site = Site.objects.get(host="broken.test")
+    assert site.sync_status == "failed"
+    assert "certificate broken is unusable" in site.sync_error
+    # Caddy restarted empty takes the rest: no file of the broken pair is used.
+    caddy.stop()
+    caddy.start()
+    sync_all("after restart")
+    assert_serves(caddy, "plain.test", other)
+    assert not key_file.exists()
 
 
 def test_key_files_are_private_and_the_key_is_never_logged(caddy, upstreams):

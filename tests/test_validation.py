@@ -428,6 +428,15 @@ def test_bulk_update_of_a_row_built_by_its_pk_names_only_the_bad_field(kept):
 
 
 @pytest.mark.django_db
+def test_a_queryset_update_may_name_a_related_row_by_its_instance(kept):
+    other = Site.objects.create(host="other.example")
+
+    assert kept.addresses.update(site=other) == 1
+
+    assert other.addresses.get().ip_address == "127.0.0.1:8080"
+
+
+@pytest.mark.django_db
 def test_two_addresses_updated_to_one_value_are_refused_on_the_field(kept):
     Addresses.objects.create(site=kept, ip_address="127.0.0.1:9090")
     before = everything()

@@ -49,6 +49,8 @@ class SiteSpec:
     certificate: str = ""
     certificate_file: str = ""
     key_file: str = ""
+    # Why the site's stored certificate cannot be served; the site is refused.
+    certificate_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ def check_spec(spec, options):
     """Re-check a row before it reaches Caddy; rows written around the model
     (raw SQL, an older version, changed ports) must not smuggle braces or
     ports into the JSON, nor point a site back into Caddy."""
+    if spec.certificate_error:
+        raise ValidationError(spec.certificate_error)
     if normalize_host(spec.host) != spec.host:
         raise ValidationError(f"host {spec.host!r} is not in its normalised form")
     refuse_machine_host(spec.host)

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from site_management import certificates
 from site_management.caddy import certfiles
 from site_management.caddy.render import RenderOptions, SiteSpec
 from site_management.models import Site
@@ -11,7 +12,7 @@ from site_management.models import Site
 
 def load_site_specs():
     """Every site as a SiteSpec, and the rows they were read from by pk."""
-    specs, rows = [], {}
+    specs, rows, problems = [], {}, {}
     sites = Site.objects.prefetch_related("addresses").order_by("pk")
     sites = sites.select_related("certificate")
     for site in sites:
@@ -24,16 +25,28 @@ def load_site_specs():
                 auto_ssl=site.auto_ssl,
                 status=site.status,
                 upstreams=upstreams,
-                **_certificate_fields(site.certificate),
+                **_certificate_fields(site.certificate, problems),
             )
         )
         rows[site.pk] = site
     return specs, rows
 
 
-def _certificate_fields(certificate):
+def _certificate_fields(certificate, problems):
     if certificate is None or not certificate.fingerprint_sha256:
         return {}
+    if certificate.pk not in problems:  # many sites may share one certificate
+        problems[certificate.pk] = certificates.stored_problem(
+            certificate.certificate,
+            certificate.private_key,
+            certificate.fingerprint_sha256,
+        )
+    problem = problems[certificate.pk]
+    if problem:
+        reason = (
+            f"certificate {certificate.name} is unusable: {problem}; upload it again"
+        )
+        return {"certificate_error": reason}
     cert_file, key_file = certfiles.paths(certificate.fingerprint_sha256)
     return {
         "certificate": certificate.fingerprint_sha256,
