@@ -13,7 +13,7 @@ if [ -n "$ENV_FILE" ] && [ ! -f "$ENV_FILE" ]; then
 # Written by scripts/run.sh for local use; edit freely. Variables set in the
 # environment take precedence over these.
 CADDY_API_URL=http://127.0.0.1:2019
-CADDY_HTTP_PORT=8080
+CADDY_HTTP_PORT=8880
 CADDY_HTTPS_PORT=8443
 CADDY_TLS_ISSUER=internal
 # The admin is served over plain http on loopback here.
